@@ -1,0 +1,3 @@
+from ._modtt import MODTT
+
+__all__ = ["MODTT"]

@@ -1,0 +1,546 @@
+"""MODTT: modular Tensor-Train generative model of paired RNA and protein counts."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import torch
+from mudata import MuData
+from scvi import REGISTRY_KEYS
+from scvi.data import AnnDataManager, fields
+from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin, VAEMixin
+from scvi.module._constants import MODULE_KEYS
+from scvi.utils import setup_anndata_dsp
+
+from .._constants import DEFAULT_MODULES_KEY
+from ..module import MODTTVAE
+from ..module._likelihoods import COUNT_LIKELIHOODS, GENE_LIKELIHOODS, PROTEIN_LIKELIHOODS
+from ..module._modttvae import LIBRARY_STAT_KEYS
+from ..module._transforms import clr, log_library
+from ..nn import COUPLINGS
+from ._membership import layout_from_memberships, read_membership, with_residual_module
+from ._parameters import parameter_counts
+from ._synthetic import SyntheticCellsMixin
+from ._validation import check_counts, check_finite, check_labels, check_modality, get_matrix
+
+logger = logging.getLogger(__name__)
+
+_MODALITY_ROLES = {"rna_layer": "RNA counts", "protein_layer": "protein (ADT) counts"}
+
+
+class MODTT(SyntheticCellsMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
+    """Modular Tensor-Train VAE for paired RNA + surface protein data :cite:p:`Kolbeinsson2026`.
+
+    Genes and proteins are grouped into modules (``.varm[modules_key]`` of each modality, e.g. from
+    :func:`scmodtt.pp.find_modules`). Each module has its own linear encoder to a
+    ``module_dim``-dimensional token; the ``(n_modules × module_dim)`` tokens are coupled by a dense
+    or a block Tensor-Train linear map, compressed to a ``n_latent``-dimensional Gaussian posterior,
+    and decoded symmetrically. With ``labels_key`` the prior is a learned Gaussian per label, so
+    :meth:`sample` generates cells of a chosen cell type.
+
+    Parameters
+    ----------
+    adata
+        MuData registered with :meth:`setup_mudata`.
+    architecture
+        ``"modular"`` (module encoders + coupling) or ``"flat"`` (the reference paper's dense
+        autoencoder on the concatenated features, one hidden layer of ``n_hidden`` units).
+    coupling
+        ``"tt"`` (block Tensor-Train, ``M²·r + d_e²·r`` weights) or ``"dense"``
+        (``(M·d_e)²`` weights) coupling of the module tokens.
+    module_dim
+        Token size ``d_e`` of each module.
+    tt_rank
+        Integer rank ``r`` of the Tensor-Train coupling.
+    n_hidden
+        Hidden width of the flat architecture.
+    n_latent
+        Dimension of the latent space.
+    gene_likelihood
+        ``"nb"``, ``"zinb"`` or ``"normal"`` (Gaussian on log1p-normalized RNA).
+    protein_likelihood
+        ``"nb"``, ``"nbmixture"`` (totalVI's background/foreground mixture) or ``"normal"``
+        (Gaussian on CLR values).
+    balance_modalities
+        Weight RNA and protein equally by averaging each modality's negative log-likelihood over its
+        features (the reference paper's ``(MSE_RNA + MSE_ADT) / 2``). Defaults to ``True`` when
+        both likelihoods are ``"normal"`` and ``False`` otherwise.
+    module_membership
+        ``{"rna": DataFrame, "protein": DataFrame}`` boolean membership tables indexed by var
+        names. Read from ``.varm[modules_key]`` when ``None``; stored with the model so that
+        :meth:`load` rebuilds the same modules.
+
+    Examples
+    --------
+    >>> import scmodtt
+    >>> mdata = scmodtt.datasets.bmmc_cite()
+    >>> scmodtt.pp.find_modules(mdata, n_modules={"rna": 30, "prot": 10})
+    >>> scmodtt.MODTT.setup_mudata(
+    ...     mdata, labels_key="cell_type", batch_key="batch",
+    ...     modalities={"rna_layer": "rna", "protein_layer": "prot"},
+    ... )
+    >>> model = scmodtt.MODTT(mdata, coupling="tt")
+    >>> model.train(max_epochs=50)
+    >>> mdata.obsm["X_modtt"] = model.get_latent_representation()
+    >>> synthetic = model.sample(n_per_label=200, seed=0)
+    """
+
+    _module_cls = MODTTVAE
+
+    def __init__(
+        self,
+        adata: MuData | None = None,
+        architecture: Literal["modular", "flat"] = "modular",
+        coupling: Literal["tt", "dense"] = "tt",
+        module_dim: int = 4,
+        tt_rank: int = 4,
+        n_hidden: int = 22,
+        n_latent: int = 32,
+        gene_likelihood: Literal["nb", "zinb", "normal"] = "nb",
+        protein_likelihood: Literal["nb", "nbmixture", "normal"] = "nbmixture",
+        balance_modalities: bool | None = None,
+        module_membership: dict[str, pd.DataFrame] | None = None,
+    ):
+        super().__init__(adata)
+        _check_choice("architecture", architecture, ("modular", "flat"))
+        _check_choice("coupling", coupling, COUPLINGS)
+        _check_choice("gene_likelihood", gene_likelihood, GENE_LIKELIHOODS)
+        _check_choice("protein_likelihood", protein_likelihood, PROTEIN_LIKELIHOODS)
+        if balance_modalities is None:
+            balance_modalities = gene_likelihood == "normal" and protein_likelihood == "normal"
+
+        rna_counts = self.adata_manager.get_from_registry(REGISTRY_KEYS.X_KEY)
+        protein_counts = self.adata_manager.get_from_registry(REGISTRY_KEYS.PROTEIN_EXP_KEY)
+        rna_mod, protein_mod = self._modality_names()
+        if gene_likelihood in COUNT_LIKELIHOODS:
+            check_counts(rna_counts, f"Modality {rna_mod!r}", gene_likelihood)
+        if protein_likelihood in COUNT_LIKELIHOODS:
+            check_counts(protein_counts, f"Modality {protein_mod!r}", protein_likelihood)
+
+        if module_membership is None:
+            module_membership = self._read_module_membership(architecture)
+        self._check_features_match(module_membership)
+        self.module_membership_ = module_membership
+        layout = layout_from_memberships(module_membership["rna"], module_membership["protein"])
+        self.module_names_ = layout.module_names
+        self.module_modalities_ = layout.module_modalities
+
+        labels = self._label_codes()
+        self.module = self._module_cls(
+            n_genes=self.summary_stats.n_vars,
+            n_proteins=self.summary_stats.n_proteins,
+            n_batch=self.summary_stats.n_batch,
+            n_labels=self.summary_stats.n_labels,
+            feature_index=layout.feature_index,
+            module_index=layout.module_index,
+            n_modules=layout.n_modules,
+            architecture=architecture,
+            coupling=coupling,
+            module_dim=module_dim,
+            tt_rank=tt_rank,
+            n_hidden=n_hidden,
+            n_latent=n_latent,
+            gene_likelihood=gene_likelihood,
+            protein_likelihood=protein_likelihood,
+            use_label_prior=self._labels_key() is not None,
+            balance_modalities=balance_modalities,
+            library_stats=_library_stats(rna_counts, protein_counts, labels, self.summary_stats.n_labels),
+        )
+        counts = self.parameter_counts()
+        shape = (
+            f"{layout.n_modules} modules × module_dim {module_dim}, coupling={coupling!r}"
+            + (f" (rank {tt_rank})" if coupling == "tt" else "")
+            if architecture == "modular"
+            else f"n_hidden {n_hidden}"
+        )
+        self._model_summary_string = (
+            f"MODTT model, architecture={architecture!r}: {shape}, n_latent {n_latent}, "
+            f"gene_likelihood={gene_likelihood!r}, protein_likelihood={protein_likelihood!r}.\n"
+            "Parameters: " + ", ".join(f"{part} {n:,}" for part, n in counts.items())
+        )
+        self.init_params_ = self._get_init_params(locals())
+        # Keep the membership itself (not None) so `load` rebuilds the same modules.
+        self.init_params_["non_kwargs"]["module_membership"] = module_membership
+
+    # ------------------------------------------------------------------ set-up
+    @classmethod
+    @setup_anndata_dsp.dedent
+    def setup_mudata(
+        cls,
+        mdata: MuData,
+        rna_layer: str | None = None,
+        protein_layer: str | None = None,
+        labels_key: str | None = None,
+        batch_key: str | None = None,
+        modules_key: str = DEFAULT_MODULES_KEY,
+        modalities: dict[str, str] | None = None,
+        **kwargs,
+    ):
+        """Register a MuData of paired RNA and protein counts with MODTT.
+
+        Parameters
+        ----------
+        mdata
+            MuData with raw counts of RNA and protein (ADT).
+        rna_layer
+            Layer of the RNA modality with raw counts; ``None`` uses ``.X``.
+        protein_layer
+            Layer of the protein modality with raw counts; ``None`` uses ``.X``.
+        labels_key
+            Column of ``mdata.obs`` (or of the modality named by ``modalities["labels_key"]``) with
+            cell types; enables the per-label prior and conditional :meth:`MODTT.sample`.
+        batch_key
+            Column with batches; injected into the decoder.
+        modules_key
+            Key of the boolean module tables in each modality's ``.varm``.
+        modalities
+            Which modality holds what: ``{"rna_layer": "rna", "protein_layer": "prot"}`` by
+            default; ``"batch_key"`` and ``"labels_key"`` may name a modality whose ``.obs`` holds
+            the column (``None``: ``mdata.obs``).
+
+        Examples
+        --------
+        >>> scmodtt.MODTT.setup_mudata(
+        ...     mdata, labels_key="cell_type", modalities={"rna_layer": "rna", "protein_layer": "prot"}
+        ... )
+        """
+        if modalities is None:
+            modalities = {"rna_layer": "rna", "protein_layer": "prot"}
+        setup_method_args = cls._get_setup_method_args(**locals())
+        modalities = cls._create_modalities_attr_dict(modalities, setup_method_args)
+        for role, description in _MODALITY_ROLES.items():
+            check_modality(mdata, getattr(modalities, role), description)
+        for role, layer in (("rna_layer", rna_layer), ("protein_layer", protein_layer)):
+            mod_name = getattr(modalities, role)
+            matrix = get_matrix(mdata[mod_name], mod_name, layer)
+            where = f"Modality {mod_name!r}" + (f" layer {layer!r}" if layer else " `.X`")
+            check_finite(matrix, where)
+        if labels_key is not None:
+            check_labels(mdata, labels_key, modalities.labels_key)
+
+        batch_field = fields.MuDataCategoricalObsField(
+            REGISTRY_KEYS.BATCH_KEY, batch_key, mod_key=modalities.batch_key
+        )
+        mudata_fields = [
+            fields.MuDataLayerField(
+                REGISTRY_KEYS.X_KEY, rna_layer, mod_key=modalities.rna_layer, is_count_data=False,
+                mod_required=True,
+            ),
+            fields.MuDataCategoricalObsField(
+                REGISTRY_KEYS.LABELS_KEY, labels_key, mod_key=modalities.labels_key
+            ),
+            batch_field,
+            fields.MuDataProteinLayerField(
+                REGISTRY_KEYS.PROTEIN_EXP_KEY, protein_layer, mod_key=modalities.protein_layer,
+                use_batch_mask=False, batch_field=batch_field, is_count_data=False,
+                mod_required=True,
+            ),
+        ]
+        adata_manager = AnnDataManager(fields=mudata_fields, setup_method_args=setup_method_args)
+        adata_manager.register_fields(mdata, **kwargs)
+        cls.register_manager(adata_manager)
+
+    @classmethod
+    def setup_anndata(cls, adata, *args, **kwargs):
+        """MODTT needs paired modalities: use :meth:`setup_mudata`."""
+        raise NotImplementedError(
+            "MODTT models RNA and protein together and is set up from a MuData: call "
+            "`MODTT.setup_mudata(mdata, modalities={'rna_layer': 'rna', 'protein_layer': 'prot'})`. "
+            "Build one from AnnData objects with `mudata.MuData({'rna': rna, 'prot': prot})`."
+        )
+
+    # ------------------------------------------------------------------ training
+    def train(
+        self,
+        max_epochs: int | None = None,
+        lr: float = 1e-3,
+        batch_size: int = 256,
+        train_size: float = 0.9,
+        validation_size: float | None = None,
+        early_stopping: bool = True,
+        early_stopping_patience: int = 20,
+        n_epochs_kl_warmup: int | None = 20,
+        plan_kwargs: dict | None = None,
+        **trainer_kwargs,
+    ):
+        """Train with Adam and early stopping on the validation ELBO (the reference paper's defaults).
+
+        Parameters
+        ----------
+        max_epochs
+            Maximum passes through the data; ``None`` uses scvi-tools' heuristic
+            (:func:`scvi.model.get_max_epochs_heuristic`).
+        lr
+            Adam learning rate.
+        batch_size
+            Cells per mini-batch.
+        train_size, validation_size
+            Fractions of cells for training and validation (early stopping).
+        early_stopping
+            Stop when the validation ELBO has not improved for ``early_stopping_patience`` epochs.
+        early_stopping_patience
+            Epochs without improvement before stopping.
+        n_epochs_kl_warmup
+            Epochs over which the KL weight rises linearly from 0 to 1 (``None``: no warm-up).
+        plan_kwargs
+            Keyword arguments of :class:`scvi.train.TrainingPlan`.
+        **trainer_kwargs
+            Passed to :class:`scvi.train.Trainer` and Lightning (e.g. ``accelerator``,
+            ``enable_progress_bar``, ``check_val_every_n_epoch``).
+        """
+        plan_kwargs = {"lr": lr, "optimizer": "Adam", "n_epochs_kl_warmup": n_epochs_kl_warmup, **(plan_kwargs or {})}
+        if early_stopping:
+            trainer_kwargs.setdefault("early_stopping_patience", early_stopping_patience)
+            trainer_kwargs.setdefault("early_stopping_monitor", "elbo_validation")
+        return super().train(
+            max_epochs=max_epochs,
+            train_size=train_size,
+            validation_size=validation_size,
+            batch_size=batch_size,
+            early_stopping=early_stopping,
+            plan_kwargs=plan_kwargs,
+            **trainer_kwargs,
+        )
+
+    # ------------------------------------------------------------------ outputs
+    @property
+    def module_names(self) -> list[str]:
+        """Names of the modules, gene modules first (modular architecture)."""
+        return list(self.module_names_)
+
+    def parameter_counts(self) -> pd.Series:
+        """Trainable parameters of each part of the network (encoders, coupling, decoders, …)."""
+        return parameter_counts(self.module)
+
+    @torch.inference_mode()
+    def get_module_embeddings(
+        self,
+        adata: MuData | None = None,
+        indices: Sequence[int] | None = None,
+        batch_size: int | None = None,
+    ) -> np.ndarray:
+        """Per-cell module embeddings: the ``(n_modules × module_dim)`` token of each module.
+
+        These are the outputs of the module encoders before coupling; their module order is
+        :attr:`module_names`.
+
+        Returns
+        -------
+        Array of shape ``(n_cells, n_modules, module_dim)``.
+
+        Examples
+        --------
+        >>> tokens = model.get_module_embeddings()
+        >>> norms = pd.DataFrame(np.linalg.norm(tokens, axis=-1), columns=model.module_names)
+        """
+        if self.module.architecture != "modular":
+            raise ValueError("The flat architecture has no modules; use `architecture='modular'`.")
+        dataloader = self._make_data_loader(adata=self._validate_anndata(adata), indices=indices, batch_size=batch_size)
+        tokens = [
+            self.module.encode_tokens(**self.module._get_inference_input(tensors)).cpu()
+            for tensors in dataloader
+        ]
+        return torch.cat(tokens).numpy()
+
+    @torch.inference_mode()
+    def get_normalized_expression(
+        self,
+        adata: MuData | None = None,
+        indices: Sequence[int] | None = None,
+        transform_batch: str | int | Sequence[str | int] | None = None,
+        library_size: float = 1e4,
+        n_samples: int = 1,
+        batch_size: int | None = None,
+        return_numpy: bool = False,
+    ) -> tuple[pd.DataFrame | np.ndarray, pd.DataFrame | np.ndarray]:
+        """Denoised RNA and protein expression.
+
+        RNA is the expected expression scaled to ``library_size`` counts per cell. Protein is the
+        expected count at the cell's observed protein library (for ``"nbmixture"`` the foreground
+        signal with background removed, as in totalVI).
+
+        Parameters
+        ----------
+        adata
+            MuData registered like the training data (default: the training data).
+        indices
+            Cells to use (default: all).
+        transform_batch
+            Batch category (or categories, averaged) to decode every cell in, for batch-corrected
+            counterfactual expression. ``None`` uses each cell's own batch.
+        library_size
+            RNA counts per cell of the output.
+        n_samples
+            Posterior samples of ``z`` to average (1 uses the posterior mean).
+        batch_size
+            Cells per mini-batch.
+        return_numpy
+            Return arrays instead of DataFrames.
+
+        Returns
+        -------
+        ``(rna, protein)``, each cells × features.
+        """
+        adata = self._validate_anndata(adata)
+        batch_codes = self._batch_codes_for(transform_batch)
+        rna_parts, protein_parts = [], []
+        for tensors in self._make_data_loader(adata=adata, indices=indices, batch_size=batch_size):
+            inference_outputs = self.module.inference(**self.module._get_inference_input(tensors), n_samples=n_samples)
+            z = inference_outputs[MODULE_KEYS.QZ_KEY].loc if n_samples == 1 else inference_outputs[MODULE_KEYS.Z_KEY]
+            rna_sum, protein_sum = 0.0, 0.0
+            for code in batch_codes:
+                batch_index = tensors[REGISTRY_KEYS.BATCH_KEY] if code is None else torch.full_like(tensors[REGISTRY_KEYS.BATCH_KEY], code)
+                rna, protein = self._expected_expression(z, tensors, batch_index, library_size)
+                rna_sum, protein_sum = rna_sum + rna, protein_sum + protein
+            rna_parts.append((rna_sum / len(batch_codes)).cpu())
+            protein_parts.append((protein_sum / len(batch_codes)).cpu())
+        rna = torch.cat(rna_parts).numpy()
+        protein = torch.cat(protein_parts).numpy()
+        if return_numpy:
+            return rna, protein
+        rna_mod, protein_mod = self._modality_names()
+        obs_names = adata.obs_names if indices is None else adata.obs_names[np.asarray(indices)]
+        return (
+            pd.DataFrame(rna, index=obs_names, columns=adata[rna_mod].var_names),
+            pd.DataFrame(protein, index=obs_names, columns=adata[protein_mod].var_names),
+        )
+
+    def _expected_expression(self, z, tensors, batch_index, library_size):
+        """Expected RNA (per ``library_size``) and protein counts; averages over leading sample dims."""
+        x, y = tensors[REGISTRY_KEYS.X_KEY], tensors[REGISTRY_KEYS.PROTEIN_EXP_KEY]
+        rna_library = torch.full_like(log_library(x), float(np.log(library_size)))
+        z_draws = z if z.ndim == 3 else z.unsqueeze(0)
+        rna_total, protein_total = 0.0, 0.0
+        for z_draw in z_draws:
+            outputs = self.module.generative(z_draw, rna_library, log_library(y), batch_index)
+            rna = self.module.gene_likelihood.expected_value(outputs[MODULE_KEYS.PX_KEY])
+            protein = self.module.protein_likelihood.expected_value(outputs["py"])
+            if not self.module.gene_likelihood.is_count:
+                rna = torch.expm1(rna).clamp(min=0.0) * library_size / 1e4
+            if not self.module.protein_likelihood.is_count:
+                protein = torch.expm1(protein + clr(y)[1]).clamp(min=0.0)
+            rna_total, protein_total = rna_total + rna, protein_total + protein
+        return rna_total / len(z_draws), protein_total / len(z_draws)
+
+    @torch.inference_mode()
+    def posterior_predictive_sample(
+        self,
+        adata: MuData | None = None,
+        indices: Sequence[int] | None = None,
+        n_samples: int = 1,
+        batch_size: int | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Draw counts from the posterior predictive ``p(x̂ | x)`` of observed cells.
+
+        Returns
+        -------
+        ``(rna, protein)`` count arrays of shape ``(n_cells, n_features)``, or
+        ``(n_cells, n_features, n_samples)`` when ``n_samples > 1``.
+        """
+        adata = self._validate_anndata(adata)
+        rna_parts, protein_parts = [], []
+        for tensors in self._make_data_loader(adata=adata, indices=indices, batch_size=batch_size):
+            rna, protein = self.module.sample(tensors, n_samples=n_samples)
+            rna_parts.append(rna.cpu())
+            protein_parts.append(protein.cpu())
+        rna, protein = torch.cat(rna_parts).numpy(), torch.cat(protein_parts).numpy()
+        if n_samples == 1:
+            rna, protein = rna[..., 0], protein[..., 0]
+        return rna, protein
+
+    # ------------------------------------------------------------------ registry helpers
+    def _modality_names(self) -> tuple[str, str]:
+        modalities = self.adata_manager.registry["setup_args"]["modalities"]
+        return modalities["rna_layer"], modalities["protein_layer"]
+
+    def _labels_key(self) -> str | None:
+        return self.adata_manager.registry["setup_args"].get("labels_key")
+
+    def _batch_key(self) -> str | None:
+        return self.adata_manager.registry["setup_args"].get("batch_key")
+
+    def _label_codes(self) -> np.ndarray:
+        return np.asarray(self.adata_manager.get_from_registry(REGISTRY_KEYS.LABELS_KEY)).ravel().astype(np.int64)
+
+    def _category_mapping(self, registry_key: str) -> np.ndarray:
+        return np.asarray(self.adata_manager.get_state_registry(registry_key).categorical_mapping)
+
+    def _batch_codes_for(self, transform_batch) -> list[int | None]:
+        if transform_batch is None:
+            return [None]
+        batches = self._category_mapping(REGISTRY_KEYS.BATCH_KEY)
+        requested = [transform_batch] if isinstance(transform_batch, str | int) else list(transform_batch)
+        codes = []
+        for batch in requested:
+            matches = np.flatnonzero(batches.astype(str) == str(batch))
+            if not len(matches):
+                raise ValueError(f"Unknown batch {batch!r} in `transform_batch`; known batches: {list(batches)}.")
+            codes.append(int(matches[0]))
+        return codes
+
+    def _read_module_membership(self, architecture: str) -> dict[str, pd.DataFrame]:
+        rna_mod, protein_mod = self._modality_names()
+        adata = self.adata
+        modules_key = self.adata_manager.registry["setup_args"]["modules_key"]
+        if architecture == "flat":
+            return {
+                "rna": pd.DataFrame(index=adata[rna_mod].var_names.copy()),
+                "protein": pd.DataFrame(index=adata[protein_mod].var_names.copy()),
+            }
+        return {
+            "rna": with_residual_module(read_membership(adata[rna_mod], rna_mod, modules_key), rna_mod),
+            "protein": with_residual_module(
+                read_membership(adata[protein_mod], protein_mod, modules_key), protein_mod
+            ),
+        }
+
+    def _check_features_match(self, module_membership: dict[str, pd.DataFrame]) -> None:
+        """Raise if the data's features are not those the modules (and a saved model) were built on."""
+        for role, mod_name in zip(("rna", "protein"), self._modality_names(), strict=True):
+            expected = module_membership[role].index
+            observed = self.adata[mod_name].var_names
+            if not expected.equals(observed):
+                missing = expected.difference(observed)
+                extra = observed.difference(expected)
+                raise ValueError(
+                    f"The features of modality {mod_name!r} differ from those the model was built "
+                    f"on ({len(expected)} expected, {len(observed)} given; {len(missing)} missing, "
+                    f"e.g. {list(missing[:5])}; {len(extra)} unexpected, e.g. {list(extra[:5])}). "
+                    "Subset and order the data to the model's features: "
+                    f"`mdata.mod[{mod_name!r}] = mdata[{mod_name!r}][:, model_features]`."
+                )
+
+
+def _check_choice(name: str, value, choices: Sequence) -> None:
+    if value not in choices:
+        raise ValueError(f"`{name}` must be one of {tuple(choices)}, got {value!r}.")
+
+
+def _library_stats(rna_counts, protein_counts, labels: np.ndarray, n_labels: int) -> dict[str, np.ndarray]:
+    """Per-label mean and std of log library sizes and of the CLR centre, for generating cells."""
+    rna_total = np.asarray(rna_counts.sum(axis=1)).ravel()
+    protein = protein_counts.to_numpy() if isinstance(protein_counts, pd.DataFrame) else protein_counts
+    protein = protein.toarray() if hasattr(protein, "toarray") else np.asarray(protein)
+    per_cell = {
+        "rna_log_library": np.log(np.maximum(rna_total, 1.0)),
+        "protein_log_library": np.log(np.maximum(protein.sum(axis=1), 1.0)),
+        "protein_centre": np.log1p(protein).mean(axis=1),
+    }
+    counts = np.bincount(labels, minlength=n_labels).astype(float)
+    stats = {}
+    for key in LIBRARY_STAT_KEYS:
+        values = per_cell[key]
+        sums = np.bincount(labels, weights=values, minlength=n_labels)
+        squares = np.bincount(labels, weights=values**2, minlength=n_labels)
+        # Labels without cells (possible when a category is unused) fall back to all cells.
+        mean = np.divide(sums, counts, out=np.full(n_labels, values.mean()), where=counts > 0)
+        second_moment = np.divide(
+            squares, counts, out=np.full(n_labels, np.mean(values**2)), where=counts > 0
+        )
+        variance = second_moment - mean**2
+        stats[key] = np.stack([mean, np.sqrt(np.maximum(variance, 0.0))], axis=1)
+    return stats

@@ -1,0 +1,38 @@
+"""Parameter counts of each part of a MODTT network, so that budgets can be compared."""
+
+from __future__ import annotations
+
+import pandas as pd
+from torch import nn
+
+# Parts of the network in the order data flows through it; a part missing from an architecture
+# is left out of the table.
+_PARTS = {
+    "module encoders": ("module_encoder",),
+    "encoder coupling": ("encoder_coupling",),
+    "encoder hidden": ("encoder_body",),
+    "bottleneck": ("encoder_head", "decoder_input", "decoder_body"),
+    "decoder coupling": ("decoder_coupling",),
+    "module decoders": ("gene_decoder", "protein_decoder"),
+    "likelihood": ("gene_likelihood", "protein_likelihood"),
+    "prior": ("prior_mean", "prior_log_scale"),
+}
+
+
+def _trainable(part: nn.Module | nn.Parameter) -> int:
+    if isinstance(part, nn.Parameter):
+        return part.numel() if part.requires_grad else 0
+    return sum(p.numel() for p in part.parameters() if p.requires_grad)
+
+
+def parameter_counts(module: nn.Module) -> pd.Series:
+    """Trainable parameters per part of ``module`` and their ``total``."""
+    counts = {
+        part: sum(_trainable(getattr(module, name)) for name in names if hasattr(module, name))
+        for part, names in _PARTS.items()
+        if any(hasattr(module, name) for name in names)
+    }
+    if module.architecture == "flat":
+        counts = {("decoders" if part == "module decoders" else part): n for part, n in counts.items()}
+    counts["total"] = sum(p.numel() for p in module.parameters() if p.requires_grad)
+    return pd.Series(counts, name="parameters")

@@ -1,0 +1,229 @@
+"""Generation of synthetic cells as MuData/AnnData that mirror the registered modalities."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import torch
+from mudata import MuData
+from scvi import REGISTRY_KEYS
+
+from .._constants import PROTEIN_NORMALIZED_LAYER, RNA_NORMALIZED_LAYER
+from .._normalization import clr, log1p_normalize
+
+#: ``obs`` column that marks generated cells.
+SYNTHETIC_KEY = "synthetic"
+
+
+class SyntheticCellsMixin:
+    """``sample`` and ``generate_from_latent`` for :class:`~scmodtt.MODTT`."""
+
+    def sample(
+        self,
+        labels: str | Sequence[str] | Mapping[str, int] | None = None,
+        n_per_label: int = 100,
+        batch: str | None = None,
+        seed: int | None = None,
+        return_anndata: bool = False,
+        batch_size: int = 1024,
+    ) -> MuData | ad.AnnData:
+        """Generate synthetic cells conditioned on their label (cell type).
+
+        For each requested label ``y``: ``z ~ p(z | y)`` (the learned per-label prior; ``N(0, I)``
+        for a model without labels), a library size from the label's training cells, and counts
+        from the decoder's likelihoods.
+
+        Parameters
+        ----------
+        labels
+            ``None``: every label the model was trained with; a label or a list of labels; or a
+            ``{label: n_cells}`` mapping.
+        n_per_label
+            Cells per label when ``labels`` is not a mapping (the total for a model without labels).
+        batch
+            Batch to generate in. ``None`` draws each cell's batch from the batch frequencies of its
+            label's training cells.
+        seed
+            Random seed; the same seed gives the same cells. The global torch random state is left
+            as it was.
+        return_anndata
+            Return one AnnData with RNA and protein features side by side (``var["modality"]``)
+            instead of a MuData.
+        batch_size
+            Cells decoded at once.
+
+        Returns
+        -------
+        MuData with the registered modality names: raw counts in ``.X``, log1p-normalized RNA in
+        ``layers["log1p_norm"]``, CLR protein in ``layers["clr"]``, ``obs[labels_key]``,
+        ``obs[batch_key]`` and ``obs["synthetic"] = True``.
+
+        Examples
+        --------
+        >>> synthetic = model.sample(n_per_label=500, seed=0)
+        >>> synthetic = model.sample({"B": 300, "NK": 100}, seed=1)
+        >>> both = anndata.concat([real, model.sample(return_anndata=True)], label="origin")
+        """
+        label_codes = self._requested_label_codes(labels, n_per_label)
+        with _seeded(seed):
+            batch_codes = self._batch_codes_for_labels(label_codes, batch)
+            index = torch.as_tensor(label_codes if self.module.use_label_prior else np.zeros_like(label_codes))
+            z = self.module.prior(index, len(label_codes)).sample()
+            return self._decode_cells(z, label_codes, batch_codes, batch_size, return_anndata)
+
+    def generate_from_latent(
+        self,
+        z: np.ndarray,
+        labels: Sequence[str] | None = None,
+        batch: str | Sequence[str] | None = None,
+        seed: int | None = None,
+        return_anndata: bool = False,
+        batch_size: int = 1024,
+    ) -> MuData | ad.AnnData:
+        """Decode given latent codes into synthetic cells (e.g. the latent-Gaussian protocol).
+
+        Parameters
+        ----------
+        z
+            Latent codes, ``(n_cells, n_latent)``.
+        labels
+            Label of each cell; sets the library-size distribution and ``obs[labels_key]``.
+        batch
+            Batch of each cell, or one batch for all; ``None`` draws from each label's batch
+            frequencies.
+        seed, return_anndata, batch_size
+            As in :meth:`sample`.
+        """
+        z = torch.as_tensor(np.asarray(z), dtype=torch.float32)
+        if z.ndim != 2 or z.shape[1] != self.module.n_latent:
+            raise ValueError(f"`z` must have shape (n_cells, {self.module.n_latent}), got {tuple(z.shape)}.")
+        if labels is None:
+            label_codes = np.zeros(len(z), dtype=np.int64)
+        else:
+            label_codes = self._codes_of(labels)
+            if len(label_codes) != len(z):
+                raise ValueError(f"Got {len(label_codes)} labels for {len(z)} latent codes.")
+        with _seeded(seed):
+            if batch is None or isinstance(batch, str):
+                batch_codes = self._batch_codes_for_labels(label_codes, batch)
+            else:
+                batch_codes = np.array([self._batch_codes_for(b)[0] for b in batch], dtype=np.int64)
+            return self._decode_cells(z, label_codes, batch_codes, batch_size, return_anndata)
+
+    # ------------------------------------------------------------------ helpers
+    def _known_labels(self) -> np.ndarray:
+        return self._category_mapping(REGISTRY_KEYS.LABELS_KEY)
+
+    def _codes_of(self, labels: Sequence[str]) -> np.ndarray:
+        known = self._known_labels()
+        lookup = {str(label): code for code, label in enumerate(known)}
+        unknown = sorted({str(label) for label in labels} - lookup.keys())
+        if unknown:
+            raise ValueError(
+                f"Unknown label(s) {unknown}: the model was trained with labels {list(known)}."
+            )
+        return np.array([lookup[str(label)] for label in labels], dtype=np.int64)
+
+    def _requested_label_codes(self, labels, n_per_label: int) -> np.ndarray:
+        if self._labels_key() is None:
+            if labels is not None:
+                raise ValueError(
+                    "This model was set up without `labels_key`, so it cannot generate cells of a "
+                    "given label. Pass `labels=None`, or set up with `labels_key` and retrain."
+                )
+            return np.zeros(int(n_per_label), dtype=np.int64)
+        if labels is None:
+            labels = list(self._known_labels())
+        if isinstance(labels, str):
+            labels = [labels]
+        counts = dict(labels) if isinstance(labels, Mapping) else dict.fromkeys(labels, n_per_label)
+        if any(int(n) < 0 for n in counts.values()):
+            raise ValueError("Numbers of cells to generate must be non-negative.")
+        codes = self._codes_of(list(counts))
+        return np.repeat(codes, [int(n) for n in counts.values()])
+
+    def _batch_codes_for_labels(self, label_codes: np.ndarray, batch: str | None) -> np.ndarray:
+        if batch is not None:
+            return np.full(len(label_codes), self._batch_codes_for(batch)[0], dtype=np.int64)
+        training_labels = self._label_codes()
+        training_batches = np.asarray(self.adata_manager.get_from_registry(REGISTRY_KEYS.BATCH_KEY)).ravel().astype(np.int64)
+        n_batch = self.summary_stats.n_batch
+        joint = np.zeros((self.summary_stats.n_labels, n_batch))
+        np.add.at(joint, (training_labels, training_batches), 1.0)
+        joint = joint + (joint.sum(axis=1, keepdims=True) == 0)  # unseen label: uniform
+        cumulative = np.cumsum(joint / joint.sum(axis=1, keepdims=True), axis=1)[label_codes]
+        # Inverse-CDF draw per cell from the torch generator seeded by `_seeded`.
+        uniforms = torch.rand(len(label_codes), dtype=torch.float64).numpy()[:, None]
+        return np.minimum((uniforms > cumulative).sum(axis=1), n_batch - 1).astype(np.int64)
+
+    def _decode_cells(self, z, label_codes, batch_codes, batch_size, return_anndata):
+        self.module.eval()
+        labels_t = torch.as_tensor(label_codes)
+        batches_t = torch.as_tensor(batch_codes)
+        parts = [
+            self.module.sample_counts(
+                z[start : start + batch_size].to(self.device),
+                batches_t[start : start + batch_size].to(self.device),
+                labels_t[start : start + batch_size].to(self.device),
+            )
+            for start in range(0, len(label_codes), batch_size)
+        ]
+        rna = torch.cat([p[0].cpu() for p in parts]).numpy() if parts else np.zeros((0, self.module.n_genes))
+        protein = torch.cat([p[1].cpu() for p in parts]).numpy() if parts else np.zeros((0, self.module.n_proteins))
+        obs = self._synthetic_obs(label_codes, batch_codes)
+        return self._as_output(rna, protein, obs, return_anndata)
+
+    def _synthetic_obs(self, label_codes: np.ndarray, batch_codes: np.ndarray) -> pd.DataFrame:
+        obs = pd.DataFrame(index=pd.Index([f"synthetic_{i}" for i in range(len(label_codes))]))
+        labels_key, batch_key = self._labels_key(), self._batch_key()
+        if labels_key is not None:
+            known = self._known_labels()
+            obs[labels_key] = pd.Categorical.from_codes(label_codes, categories=known)
+        if batch_key is not None:
+            batches = self._category_mapping(REGISTRY_KEYS.BATCH_KEY)
+            obs[batch_key] = pd.Categorical.from_codes(batch_codes, categories=batches)
+        obs[SYNTHETIC_KEY] = True
+        return obs
+
+    def _as_output(self, rna: np.ndarray, protein: np.ndarray, obs: pd.DataFrame, return_anndata: bool):
+        rna_mod, protein_mod = self._modality_names()
+        rna_var = self.adata[rna_mod].var.copy()
+        protein_var = self.adata[protein_mod].var.copy()
+        rna_counts = sp.csr_matrix(rna.astype(np.float32))
+        protein_counts = sp.csr_matrix(protein.astype(np.float32))
+        rna_normalized = log1p_normalize(rna_counts).astype(np.float32)
+        protein_normalized = clr(protein_counts).astype(np.float32)
+        if return_anndata:
+            var = pd.concat(
+                [rna_var.assign(modality=rna_mod), protein_var.assign(modality=protein_mod)],
+                join="outer",
+            )
+            return ad.AnnData(
+                X=sp.hstack([rna_counts, protein_counts]).tocsr(),
+                obs=obs,
+                var=var,
+                layers={"normalized": np.hstack([rna_normalized, protein_normalized])},
+            )
+        rna_adata = ad.AnnData(X=rna_counts, obs=obs.copy(), var=rna_var, layers={RNA_NORMALIZED_LAYER: sp.csr_matrix(rna_normalized)})
+        protein_adata = ad.AnnData(
+            X=protein_counts, obs=obs.copy(), var=protein_var, layers={PROTEIN_NORMALIZED_LAYER: protein_normalized}
+        )
+        mdata = MuData({rna_mod: rna_adata, protein_mod: protein_adata})
+        mdata.obs = obs.copy()
+        return mdata
+
+
+@contextmanager
+def _seeded(seed: int | None):
+    """Draw from ``seed`` (if given) inside the block, leaving the global torch state as it was."""
+    if seed is None:
+        yield
+        return
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield

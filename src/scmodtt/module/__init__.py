@@ -1,0 +1,3 @@
+from ._modttvae import MODTTVAE
+
+__all__ = ["MODTTVAE"]

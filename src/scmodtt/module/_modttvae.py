@@ -1,0 +1,303 @@
+"""The MODTT variational autoencoder: modular encoders, token coupling, label-conditional prior."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import torch
+from scvi import REGISTRY_KEYS
+from scvi.module._constants import MODULE_KEYS
+from scvi.module.base import BaseModuleClass, LossOutput, auto_move_data
+from torch import nn
+from torch.distributions import Normal, kl_divergence
+
+from ..nn import ModularDecoder, ModularEncoder, TokenCoupling
+from ._likelihoods import FeatureLikelihood
+from ._transforms import clr, log1p_normalize, log_library, normalized_to_counts
+
+ARCHITECTURES = ("modular", "flat")
+
+#: Keys of the per-label statistics used to draw library sizes for new cells.
+LIBRARY_STAT_KEYS = ("rna_log_library", "protein_log_library", "protein_centre")
+
+
+class MODTTVAE(BaseModuleClass):
+    """Conditional VAE of paired RNA and protein counts with modular, coupled encoders/decoders.
+
+    Generative process for a cell with label ``y`` and batch ``s``::
+
+        z ~ N(mu_y, sigma_y²)                  (N(0, I) without labels)
+        h = coupling_dec(act(W [z, onehot(s)]))   (n_modules × module_dim tokens)
+        x_rna ~ p(. | module decoders(h), library)
+        x_adt ~ p(. | module decoders(h), library)
+
+    The flat architecture replaces tokens and coupling by one hidden layer of width ``n_hidden``.
+
+    Parameters
+    ----------
+    n_genes, n_proteins
+        Features per modality.
+    n_batch
+        Batches (one-hot injected into the decoder).
+    n_labels
+        Labels (one prior Gaussian each when ``use_label_prior``).
+    feature_index, module_index
+        Module membership in coordinate form over the concatenated ``[genes, proteins]`` features
+        (modular architecture only).
+    n_modules
+        Number of modules ``M`` (genes' and proteins' together).
+    architecture
+        ``"modular"`` or ``"flat"``.
+    coupling
+        ``"tt"`` or ``"dense"`` (modular architecture).
+    module_dim
+        Token size ``d_e`` per module.
+    tt_rank
+        Block-TT rank of the coupling.
+    n_hidden
+        Hidden width of the flat architecture.
+    n_latent
+        Latent dimension.
+    gene_likelihood, protein_likelihood
+        See :class:`~scmodtt.module._likelihoods.FeatureLikelihood`.
+    use_label_prior
+        Learn a Gaussian prior per label instead of ``N(0, I)``.
+    balance_modalities
+        Average each modality's negative log-likelihood over its features and weight the two
+        modalities equally (rescaled to the total feature count), the paper's
+        ``(MSE_RNA + MSE_ADT) / 2``; otherwise the log-likelihoods are summed over features.
+    library_stats
+        Per-label mean and standard deviation, shape ``(n_labels, 2)``, of each of
+        :data:`LIBRARY_STAT_KEYS`; used only to generate new cells.
+    """
+
+    def __init__(
+        self,
+        n_genes: int,
+        n_proteins: int,
+        n_batch: int = 1,
+        n_labels: int = 1,
+        feature_index: np.ndarray | None = None,
+        module_index: np.ndarray | None = None,
+        n_modules: int = 0,
+        architecture: Literal["modular", "flat"] = "modular",
+        coupling: Literal["tt", "dense"] = "tt",
+        module_dim: int = 4,
+        tt_rank: int = 4,
+        n_hidden: int = 22,
+        n_latent: int = 32,
+        gene_likelihood: str = "nb",
+        protein_likelihood: str = "nbmixture",
+        use_label_prior: bool = True,
+        balance_modalities: bool = False,
+        library_stats: dict[str, np.ndarray] | None = None,
+    ):
+        super().__init__()
+        if architecture not in ARCHITECTURES:
+            raise ValueError(f"`architecture` must be one of {ARCHITECTURES}, got {architecture!r}.")
+        self.n_genes, self.n_proteins = n_genes, n_proteins
+        self.n_batch, self.n_labels, self.n_latent = n_batch, n_labels, n_latent
+        self.architecture = architecture
+        self.use_label_prior = use_label_prior
+        self.balance_modalities = balance_modalities
+        self.gene_likelihood = FeatureLikelihood(gene_likelihood, n_genes)
+        self.protein_likelihood = FeatureLikelihood(protein_likelihood, n_proteins)
+        n_features = n_genes + n_proteins
+        decoder_input = n_latent + n_batch
+
+        if architecture == "modular":
+            feature_index = torch.as_tensor(np.asarray(feature_index), dtype=torch.long)
+            module_index = torch.as_tensor(np.asarray(module_index), dtype=torch.long)
+            self.n_modules, self.module_dim = n_modules, module_dim
+            width = n_modules * module_dim
+            self.module_encoder = ModularEncoder(feature_index, module_index, n_features, n_modules, module_dim)
+            self.encoder_coupling = TokenCoupling(n_modules, module_dim, coupling, tt_rank)
+            self.encoder_head = nn.Linear(width, 2 * n_latent)
+            self.decoder_input = nn.Linear(decoder_input, width)
+            self.decoder_coupling = TokenCoupling(n_modules, module_dim, coupling, tt_rank)
+            is_gene = feature_index < n_genes
+            self.gene_decoder = ModularDecoder(
+                feature_index[is_gene], module_index[is_gene], n_genes, n_modules, module_dim,
+                self.gene_likelihood.n_outputs,
+            )
+            self.protein_decoder = ModularDecoder(
+                feature_index[~is_gene] - n_genes, module_index[~is_gene], n_proteins, n_modules,
+                module_dim, self.protein_likelihood.n_outputs,
+            )
+        else:
+            self.encoder_body = nn.Sequential(nn.Linear(n_features, n_hidden), nn.ReLU())
+            self.encoder_head = nn.Linear(n_hidden, 2 * n_latent)
+            self.decoder_body = nn.Sequential(nn.Linear(decoder_input, n_hidden), nn.ReLU())
+            self.gene_decoder = nn.Linear(n_hidden, n_genes * self.gene_likelihood.n_outputs)
+            self.protein_decoder = nn.Linear(n_hidden, n_proteins * self.protein_likelihood.n_outputs)
+
+        n_prior = n_labels if use_label_prior else 1
+        self.prior_mean = nn.Parameter(torch.zeros(n_prior, n_latent), requires_grad=use_label_prior)
+        self.prior_log_scale = nn.Parameter(torch.zeros(n_prior, n_latent), requires_grad=use_label_prior)
+
+        library_stats = library_stats or {key: np.tile([[0.0, 1.0]], (n_labels, 1)) for key in LIBRARY_STAT_KEYS}
+        for key in LIBRARY_STAT_KEYS:
+            self.register_buffer(f"{key}_stats", torch.as_tensor(np.asarray(library_stats[key]), dtype=torch.float32))
+
+    # ------------------------------------------------------------------ encoder / decoder bodies
+    def _normalized_inputs(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return torch.cat([log1p_normalize(x), clr(y)[0]], dim=-1)
+
+    def encode_tokens(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Per-module embeddings ``(n, M, d_e)`` before coupling (modular architecture)."""
+        return torch.relu(self.module_encoder(self._normalized_inputs(x, y)))
+
+    def _encode(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self.architecture == "modular":
+            tokens = torch.relu(self.encoder_coupling(self.encode_tokens(x, y)))
+            return self.encoder_head(tokens.flatten(1))
+        return self.encoder_head(self.encoder_body(self._normalized_inputs(x, y)))
+
+    def _decode(self, z: torch.Tensor, batch_index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        batch = nn.functional.one_hot(batch_index.reshape(-1).long(), self.n_batch).to(z.dtype)
+        decoder_input = torch.cat([z, batch], dim=-1)
+        if self.architecture == "modular":
+            tokens = torch.relu(self.decoder_input(decoder_input)).reshape(-1, self.n_modules, self.module_dim)
+            tokens = torch.relu(self.decoder_coupling(tokens))
+            return self.gene_decoder(tokens), self.protein_decoder(tokens)
+        hidden = self.decoder_body(decoder_input)
+        n = z.shape[0]
+        return (
+            self.gene_decoder(hidden).reshape(n, self.gene_likelihood.n_outputs, self.n_genes),
+            self.protein_decoder(hidden).reshape(n, self.protein_likelihood.n_outputs, self.n_proteins),
+        )
+
+    def prior(self, label_index: torch.Tensor | None, n: int) -> Normal:
+        """``p(z | y)`` for each cell (the same ``N(0, I)`` for all without a label prior)."""
+        if self.use_label_prior:
+            index = label_index.reshape(-1).long()
+        else:
+            index = torch.zeros(n, dtype=torch.long, device=self.prior_mean.device)
+        return Normal(self.prior_mean[index], self.prior_log_scale[index].exp())
+
+    # ------------------------------------------------------------------ scvi-tools pipeline
+    def _get_inference_input(self, tensors: dict[str, torch.Tensor], **kwargs) -> dict:
+        return {
+            "x": tensors[REGISTRY_KEYS.X_KEY],
+            "y": tensors[REGISTRY_KEYS.PROTEIN_EXP_KEY],
+        }
+
+    def _get_generative_input(self, tensors: dict, inference_outputs: dict, **kwargs) -> dict:
+        return {
+            "z": inference_outputs[MODULE_KEYS.Z_KEY],
+            "rna_log_library": inference_outputs["rna_log_library"],
+            "protein_log_library": inference_outputs["protein_log_library"],
+            "batch_index": tensors[REGISTRY_KEYS.BATCH_KEY],
+        }
+
+    @auto_move_data
+    def inference(self, x: torch.Tensor, y: torch.Tensor, n_samples: int = 1) -> dict:
+        """Posterior ``q(z | x, y)``, a sample ``z`` and the observed library sizes."""
+        z_mean, z_log_var = self._encode(x, y).chunk(2, dim=-1)
+        qz = Normal(z_mean, torch.exp(0.5 * z_log_var.clamp(-12.0, 12.0)) + 1e-4)
+        z = qz.rsample() if n_samples == 1 else qz.rsample((n_samples,))
+        return {
+            MODULE_KEYS.Z_KEY: z,
+            MODULE_KEYS.QZ_KEY: qz,
+            "rna_log_library": log_library(x),
+            "protein_log_library": log_library(y),
+        }
+
+    @auto_move_data
+    def generative(
+        self,
+        z: torch.Tensor,
+        rna_log_library: torch.Tensor,
+        protein_log_library: torch.Tensor,
+        batch_index: torch.Tensor,
+    ) -> dict:
+        """Likelihoods ``p(x_rna | z)`` and ``p(x_adt | z)`` for the given batch and libraries."""
+        gene_outputs, protein_outputs = self._decode(z, batch_index)
+        return {
+            MODULE_KEYS.PX_KEY: self.gene_likelihood.distribution(gene_outputs, rna_log_library),
+            "py": self.protein_likelihood.distribution(protein_outputs, protein_log_library),
+        }
+
+    def _observed_values(self, tensors: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """Data on the scale each likelihood models: counts, or normalized values for ``normal``."""
+        x, y = tensors[REGISTRY_KEYS.X_KEY], tensors[REGISTRY_KEYS.PROTEIN_EXP_KEY]
+        rna = x if self.gene_likelihood.is_count else log1p_normalize(x)
+        protein = y if self.protein_likelihood.is_count else clr(y)[0]
+        return rna, protein
+
+    def loss(self, tensors: dict, inference_outputs: dict, generative_outputs: dict, kl_weight: float = 1.0) -> LossOutput:
+        """Negative ELBO: reconstruction of both modalities plus ``KL(q(z|x) || p(z|y))``."""
+        rna, protein = self._observed_values(tensors)
+        rna_nll = -generative_outputs[MODULE_KEYS.PX_KEY].log_prob(rna)
+        protein_nll = -generative_outputs["py"].log_prob(protein)
+        if self.balance_modalities:
+            scale = (self.n_genes + self.n_proteins) / 2.0
+            rna_loss, protein_loss = scale * rna_nll.mean(-1), scale * protein_nll.mean(-1)
+        else:
+            rna_loss, protein_loss = rna_nll.sum(-1), protein_nll.sum(-1)
+        qz = inference_outputs[MODULE_KEYS.QZ_KEY]
+        pz = self.prior(tensors[REGISTRY_KEYS.LABELS_KEY], qz.loc.shape[0])
+        kl_z = kl_divergence(qz, pz).sum(-1)
+        loss = torch.mean(rna_loss + protein_loss + kl_weight * kl_z)
+        return LossOutput(
+            loss=loss,
+            reconstruction_loss={"reconstruction_loss_rna": rna_loss, "reconstruction_loss_protein": protein_loss},
+            kl_local={MODULE_KEYS.KL_Z_KEY: kl_z},
+        )
+
+    # ------------------------------------------------------------------ generation
+    def _draw_library_stats(self, label_index: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Draw log-library sizes and CLR centres for new cells from their label's Gaussians."""
+        drawn = {}
+        for key in LIBRARY_STAT_KEYS:
+            stats = getattr(self, f"{key}_stats")[label_index]
+            drawn[key] = (stats[:, 0] + stats[:, 1] * torch.randn_like(stats[:, 0])).unsqueeze(-1)
+        return drawn
+
+    @torch.inference_mode()
+    def sample_counts(
+        self,
+        z: torch.Tensor,
+        batch_index: torch.Tensor,
+        label_index: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decode latent codes of new cells into RNA and protein counts.
+
+        Library sizes (and, for the Gaussian likelihood, CLR centres) are drawn from the per-label
+        statistics of the training cells.
+        """
+        drawn = self._draw_library_stats(label_index)
+        generative_outputs = self.generative(z, drawn["rna_log_library"], drawn["protein_log_library"], batch_index)
+        return self._sample_observations(generative_outputs, drawn["rna_log_library"], drawn["protein_centre"])
+
+    def _sample_observations(
+        self, generative_outputs: dict, rna_log_library: torch.Tensor, protein_centre: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        rna = generative_outputs[MODULE_KEYS.PX_KEY].sample()
+        protein = generative_outputs["py"].sample()
+        rna_counts, protein_counts = normalized_to_counts(rna, protein, rna_log_library, protein_centre)
+        if self.gene_likelihood.is_count:
+            rna_counts = rna
+        if self.protein_likelihood.is_count:
+            protein_counts = protein
+        return rna_counts, protein_counts
+
+    @torch.inference_mode()
+    def sample(self, tensors: dict, n_samples: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior predictive counts for observed cells, ``n_samples`` draws each."""
+        inference_outputs = self.inference(**self._get_inference_input(tensors), n_samples=n_samples)
+        z = inference_outputs[MODULE_KEYS.Z_KEY]
+        samples = []
+        for z_draw in z if n_samples > 1 else [z]:
+            generative_outputs = self.generative(
+                z_draw,
+                inference_outputs["rna_log_library"],
+                inference_outputs["protein_log_library"],
+                tensors[REGISTRY_KEYS.BATCH_KEY],
+            )
+            centre = clr(tensors[REGISTRY_KEYS.PROTEIN_EXP_KEY])[1]
+            samples.append(self._sample_observations(generative_outputs, inference_outputs["rna_log_library"], centre))
+        rna = torch.stack([s[0] for s in samples], dim=-1)
+        protein = torch.stack([s[1] for s in samples], dim=-1)
+        return rna, protein

@@ -1,0 +1,6 @@
+"""Layers of MODTT: batched per-module encoders/decoders and token couplings."""
+
+from ._coupling import COUPLINGS, TokenCoupling
+from ._modular import ModularDecoder, ModularEncoder
+
+__all__ = ["COUPLINGS", "ModularDecoder", "ModularEncoder", "TokenCoupling"]
