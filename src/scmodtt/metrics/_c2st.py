@@ -80,6 +80,7 @@ def c2st_auc(
     True
     >>> c2st_auc(real, rng.normal(0.0, 3.0, size=(300, 3)), classifier="knn") > 0.9
     True
+
     """
     real, synthetic = _check_samples(real, synthetic, smallest=n_folds)
     features = np.vstack([real, synthetic])

@@ -27,6 +27,7 @@ class CellTypeSelection:
         ``cell_type``, ``n_real``, ``n_synthetic`` for the used types.
     skipped
         ``cell_type``, ``n_real``, ``n_synthetic`` for every type seen in either set but not used.
+
     """
 
     used: list[str]
@@ -69,6 +70,7 @@ def select_cell_types(
     ------
     ValueError
         If no cell type has ``>= min_cells`` cells in both sets.
+
     """
     check_min_cells(min_cells)
     counts = pd.DataFrame(
@@ -82,11 +84,12 @@ def select_cell_types(
     counts = counts.reset_index()
     enough = (counts["n_real"] >= min_cells) & (counts["n_synthetic"] >= min_cells)
     if not enough.any():
+        n_first = dict(zip(counts.cell_type, counts.n_real, strict=True))
+        n_second = dict(zip(counts.cell_type, counts.n_synthetic, strict=True))
         raise ValueError(
             f"{metric}: no cell type has >= {min_cells} cells in both the {first} and the "
-            f"{second} set ({first}: {dict(zip(counts.cell_type, counts.n_real, strict=True))}; "
-            f"{second}: {dict(zip(counts.cell_type, counts.n_synthetic, strict=True))}). Check that "
-            "labels_key names the same labels in both sets, or lower min_cells."
+            f"{second} set ({first}: {n_first}; {second}: {n_second}). Check that labels_key "
+            "names the same labels in both sets, or lower min_cells."
         )
     skipped = counts.loc[~enough, SKIPPED_COLUMNS].reset_index(drop=True)
     if len(skipped):

@@ -30,6 +30,7 @@ class TSTRResult:
         Indexed by the real test labels: ``tstr`` and ``trtr`` per-label F1, ``n_real_test``,
         ``n_synthetic`` and ``n_real_train`` cells. A label with ``n_synthetic == 0`` was never
         generated and scores F1 = 0.
+
     """
 
     tstr_f1: float
@@ -109,6 +110,7 @@ def tstr_f1(
     >>> result = tstr_f1(toy_cite_mudata(seed=1), toy_cite_mudata(seed=2))
     >>> result.tstr_f1 > 0.8
     True
+
     """
     real_test = as_space(real_test, "real_test")
     test_labels = real_test.labels(labels_key, "real_test")

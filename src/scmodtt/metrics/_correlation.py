@@ -36,6 +36,7 @@ class CondRResult:
     skipped_cell_types
         ``cell_type``, ``n_real``, ``n_synthetic`` of types with fewer than ``min_cells`` cells in
         one of the sets.
+
     """
 
     value: float
@@ -71,6 +72,7 @@ class InteractRResult:
     skipped_cell_types
         ``cell_type``, ``n_real``, ``n_synthetic`` of types with fewer than ``min_cells`` cells in
         one of the sets.
+
     """
 
     value: float
@@ -90,7 +92,7 @@ class InteractRResult:
 def _paired_values(
     space: SharedSpace, labels: np.ndarray, used: list[str], pairs: pd.DataFrame, role: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Gene and protein values of each pair for the cells of the used types, and their type codes."""
+    """Values of each pair's gene and protein in the cells of the used types, and type codes."""
     gene_idx, protein_idx = pair_columns(pairs, space, role)
     keep, codes = type_codes(labels, used)
     return space.rna[:, gene_idx][keep], space.protein[:, protein_idx][keep], codes
@@ -155,8 +157,11 @@ def cond_r(
 
     Examples
     --------
-    >>> result = cond_r(real_test, synthetic, [("CD4", "CD4"), ("CD19", "CD19")])  # doctest: +SKIP
-    >>> result.value, result.skipped_cell_types  # doctest: +SKIP
+    >>> from scmodtt.metrics._toy import toy_cite_mudata, toy_pairs
+    >>> result = cond_r(toy_cite_mudata(seed=1), toy_cite_mudata(seed=2), toy_pairs())
+    >>> result.value > 0.5, result.r_real.shape, len(result.skipped_cell_types)
+    (True, (3, 6), 0)
+
     """
     pairs = pair_table(pairs)
     real = as_space(real, "real")
@@ -249,8 +254,11 @@ def interact_r(
 
     Examples
     --------
-    >>> result = interact_r(real_test, synthetic, pairs, labels_key="cell_type")  # doctest: +SKIP
-    >>> result.interaction.head()  # doctest: +SKIP
+    >>> from scmodtt.metrics._toy import toy_cite_mudata, toy_pairs
+    >>> result = interact_r(toy_cite_mudata(seed=1), toy_cite_mudata(seed=2), toy_pairs())
+    >>> result.value > 0.5, len(result.interaction)  # 3 cell types give 3 type pairs
+    (True, 3)
+
     """
     pairs = pair_table(pairs)
     if len(pairs) < MIN_PEARSON_POINTS:

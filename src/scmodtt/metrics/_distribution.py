@@ -80,6 +80,7 @@ def mmd_rbf(
     >>> shifted = mmd_rbf(rng.normal(size=(200, 2)), rng.normal(2.0, size=(200, 2)))
     >>> abs(same) < 0.01 < shifted
     True
+
     """
     x, y = _check_samples(x, y)
     sigma = median_heuristic(x) if bandwidth is None else float(bandwidth)
@@ -126,6 +127,7 @@ def energy_distance(x: np.ndarray, y: np.ndarray) -> float:
     >>> shifted = energy_distance(rng.normal(size=(200, 2)), rng.normal(2.0, size=(200, 2)))
     >>> abs(same) < 0.1 < shifted
     True
+
     """
     x, y = _check_samples(x, y)
     n, m = len(x), len(y)
@@ -135,7 +137,9 @@ def energy_distance(x: np.ndarray, y: np.ndarray) -> float:
     return float(2.0 * between - within_x - within_y)
 
 
-def knn_precision_recall(real: np.ndarray, synthetic: np.ndarray, k: int = 5) -> tuple[float, float]:
+def knn_precision_recall(
+    real: np.ndarray, synthetic: np.ndarray, k: int = 5
+) -> tuple[float, float]:
     """Improved precision and recall of Kynkäänniemi et al. (2019) with k-NN manifolds.
 
     Definition: the real manifold is the union of balls around each real cell with radius its
@@ -164,6 +168,7 @@ def knn_precision_recall(real: np.ndarray, synthetic: np.ndarray, k: int = 5) ->
     >>> precision, recall = knn_precision_recall(real, rng.normal(5.0, size=(200, 2)))
     >>> precision < 0.1 and recall < 0.1
     True
+
     """
     real, synthetic = _check_samples(real, synthetic, smallest=k + 1)
 

@@ -36,6 +36,7 @@ class DistributionFidelityResult:
         one of the sets.
     embedding
         The reference embedding the metrics were computed in.
+
     """
 
     summary: pd.Series
@@ -135,8 +136,9 @@ def distribution_fidelity(
     ...     n_components=5,
     ...     classifier="knn",
     ... )
-    >>> 0.4 < result.summary["c2st_auc"] < 0.6
+    >>> bool(0.4 < result.summary["c2st_auc"] < 0.6)
     True
+
     """
     if min_cells <= k or min_cells < n_folds:
         raise ValueError(
@@ -154,9 +156,7 @@ def distribution_fidelity(
 
     real_labels = real.labels(labels_key, "real")
     synthetic_labels = synthetic.labels(labels_key, "synthetic")
-    selection = select_cell_types(
-        real_labels, synthetic_labels, min_cells, "distribution_fidelity"
-    )
+    selection = select_cell_types(real_labels, synthetic_labels, min_cells, "distribution_fidelity")
     real_keep, real_codes = type_codes(real_labels, selection.used)
     synthetic_keep, synthetic_codes = type_codes(synthetic_labels, selection.used)
     real_scores = embedding.transform(real.subset(real_keep), "real")

@@ -25,6 +25,7 @@ def pair_table(pairs: PairsLike) -> pd.DataFrame:
     ------
     ValueError
         If the pairs are empty or not in one of these forms.
+
     """
     if isinstance(pairs, pd.DataFrame):
         missing = {"gene", "protein"} - set(pairs.columns)
@@ -58,6 +59,7 @@ def pair_columns(
     ------
     ValueError
         If a pair's gene or protein is not measured in ``space``.
+
     """
     gene_idx = _positions(space.gene_names, pairs["gene"], f"{role}: pair genes")
     protein_idx = _positions(space.protein_names, pairs["protein"], f"{role}: pair proteins")

@@ -39,6 +39,7 @@ class ReferenceEmbedding:
         The fitted :class:`~sklearn.decomposition.PCA`.
     reference_obs_names
         Names of the reference cells, to detect overlap with the cells being compared.
+
     """
 
     gene_names: pd.Index
@@ -62,6 +63,7 @@ class ReferenceEmbedding:
             MuData of raw counts or :class:`SharedSpace`.
         role
             How error messages name this set.
+
         """
         space = as_space(data, role).select_features(self.gene_names, self.protein_names, role)
         return self.pca.transform(self.scaler.transform(space.X) * self.feature_weights)
@@ -117,6 +119,7 @@ def fit_reference_embedding(
     >>> embedding = fit_reference_embedding(toy_cite_mudata(seed=0), n_components=5)
     >>> embedding.transform(toy_cite_mudata(seed=1)).shape
     (150, 5)
+
     """
     space = as_space(reference, "reference")
     n_features = len(space.gene_names) + len(space.protein_names)

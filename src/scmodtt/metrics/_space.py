@@ -33,6 +33,7 @@ class SharedSpace:
     obs
         Cell annotations, indexed by cell name. Columns of ``mdata.obs`` take precedence over
         columns of the same name in ``mdata[rna_mod].obs``.
+
     """
 
     rna: np.ndarray
@@ -83,6 +84,7 @@ class SharedSpace:
         -------
         Array of ``str``, one per cell. Labels are compared as strings so that, e.g., integer
         cluster ids in one set match their string form in another.
+
         """
         if labels_key not in self.obs.columns:
             raise ValueError(
@@ -118,6 +120,7 @@ class SharedSpace:
         ------
         ValueError
             If a requested gene or protein is missing.
+
         """
         gene_idx = _positions(self.gene_names, gene_names, f"{role}: genes")
         protein_idx = _positions(self.protein_names, protein_names, f"{role}: proteins")
@@ -188,7 +191,8 @@ def shared_space(
 ) -> SharedSpace:
     """Normalize a MuData of raw CITE-seq counts into the shared space of the metrics.
 
-    RNA: ``log1p(counts / library * 1e4)`` per cell (:func:`scmodtt._normalization.log1p_normalize`).
+    RNA: ``log1p(counts / library * 1e4)`` per cell
+    (:func:`scmodtt._normalization.log1p_normalize`).
     ADT: per-cell centred log-ratio ``log1p(x) - mean_j log1p(x_j)``
     (:func:`scmodtt._normalization.clr`). Both are computed from raw counts, so that real and
     synthetic cells are normalized identically, cell by cell, independent of the other cells.
@@ -220,17 +224,17 @@ def shared_space(
     --------
     >>> import anndata as ad, mudata as md, numpy as np
     >>> rng = np.random.default_rng(0)
-    >>> mdata = md.MuData(
-    ...     {
-    ...         "rna": ad.AnnData(rng.poisson(5.0, (4, 3)).astype(float)),
-    ...         "prot": ad.AnnData(rng.poisson(20.0, (4, 2)).astype(float)),
-    ...     }
-    ... )
+    >>> rna = ad.AnnData(rng.poisson(5.0, (4, 3)).astype(float))
+    >>> rna.var_names = ["CD3E", "CD4", "MS4A1"]
+    >>> prot = ad.AnnData(rng.poisson(20.0, (4, 2)).astype(float))
+    >>> prot.var_names = ["CD3", "CD4_protein"]
+    >>> mdata = md.MuData({"rna": rna, "prot": prot})
     >>> space = shared_space(mdata)
     >>> space.rna.shape, space.protein.shape
     ((4, 3), (4, 2))
     >>> bool(np.allclose(space.protein.sum(axis=1), 0.0))
     True
+
     """
     if not isinstance(mdata, MuData):
         raise TypeError(f"Expected a MuData, got {type(mdata).__name__}.")

@@ -51,6 +51,7 @@ def grouped_pearson(x: np.ndarray, y: np.ndarray, codes: np.ndarray, n_groups: i
     Returns
     -------
     Groups × K; NaN where ``x[:, k]`` or ``y[:, k]`` is constant within the group.
+
     """
     if np.bincount(codes, minlength=n_groups).min() == 0:
         raise ValueError("grouped_pearson needs every group to hold at least one cell.")
@@ -67,7 +68,7 @@ def grouped_pearson(x: np.ndarray, y: np.ndarray, codes: np.ndarray, n_groups: i
 
 
 def rowwise_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pearson correlation of each row of ``a`` with the same row of ``b``; NaN for constant rows."""
+    """Row-wise Pearson correlation of ``a`` and ``b``; NaN for a row where either is constant."""
     centred_a = a - a.mean(axis=1, keepdims=True)
     centred_b = b - b.mean(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):

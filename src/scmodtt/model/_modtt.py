@@ -25,7 +25,14 @@ from ..nn import COUPLINGS
 from ._membership import layout_from_memberships, read_membership, with_residual_module
 from ._parameters import parameter_counts
 from ._synthetic import SyntheticCellsMixin
-from ._validation import check_counts, check_finite, check_labels, check_modality, get_matrix
+from ._validation import (
+    check_counts,
+    check_finite,
+    check_labels,
+    check_modality,
+    check_non_negative,
+    get_matrix,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -116,10 +123,15 @@ class MODTT(SyntheticCellsMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelC
         rna_counts = self.adata_manager.get_from_registry(REGISTRY_KEYS.X_KEY)
         protein_counts = self.adata_manager.get_from_registry(REGISTRY_KEYS.PROTEIN_EXP_KEY)
         rna_mod, protein_mod = self._modality_names()
-        if gene_likelihood in COUNT_LIKELIHOODS:
-            check_counts(rna_counts, f"Modality {rna_mod!r}", gene_likelihood)
-        if protein_likelihood in COUNT_LIKELIHOODS:
-            check_counts(protein_counts, f"Modality {protein_mod!r}", protein_likelihood)
+        for values, mod_name, likelihood in (
+            (rna_counts, rna_mod, gene_likelihood),
+            (protein_counts, protein_mod, protein_likelihood),
+        ):
+            if likelihood in COUNT_LIKELIHOODS:
+                check_counts(values, f"Modality {mod_name!r}", likelihood)
+            else:
+                # The encoder (and the "normal" likelihood) normalize on the fly with log1p/CLR.
+                check_non_negative(values, f"Modality {mod_name!r}")
 
         if module_membership is None:
             module_membership = self._read_module_membership(architecture)
@@ -214,8 +226,19 @@ class MODTT(SyntheticCellsMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelC
         modalities = cls._create_modalities_attr_dict(modalities, setup_method_args)
         for role, description in _MODALITY_ROLES.items():
             check_modality(mdata, getattr(modalities, role), description)
-        for role, layer in (("rna_layer", rna_layer), ("protein_layer", protein_layer)):
+        source_registry = kwargs.get("source_registry")
+        for role, layer, registry_key in (
+            ("rna_layer", rna_layer, REGISTRY_KEYS.X_KEY),
+            ("protein_layer", protein_layer, REGISTRY_KEYS.PROTEIN_EXP_KEY),
+        ):
             mod_name = getattr(modalities, role)
+            if source_registry is not None:
+                # Loading a model or transferring a setup: name the features that differ, before
+                # scvi-tools' field transfer fails with only a count mismatch.
+                state = source_registry["field_registries"][registry_key]["state_registry"]
+                _raise_if_features_differ(
+                    mod_name, pd.Index(state["column_names"]), mdata[mod_name].var_names
+                )
             matrix = get_matrix(mdata[mod_name], mod_name, layer)
             where = f"Modality {mod_name!r}" + (f" layer {layer!r}" if layer else " `.X`")
             check_finite(matrix, where)
@@ -501,18 +524,24 @@ class MODTT(SyntheticCellsMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelC
     def _check_features_match(self, module_membership: dict[str, pd.DataFrame]) -> None:
         """Raise if the data's features are not those the modules (and a saved model) were built on."""
         for role, mod_name in zip(("rna", "protein"), self._modality_names(), strict=True):
-            expected = module_membership[role].index
-            observed = self.adata[mod_name].var_names
-            if not expected.equals(observed):
-                missing = expected.difference(observed)
-                extra = observed.difference(expected)
-                raise ValueError(
-                    f"The features of modality {mod_name!r} differ from those the model was built "
-                    f"on ({len(expected)} expected, {len(observed)} given; {len(missing)} missing, "
-                    f"e.g. {list(missing[:5])}; {len(extra)} unexpected, e.g. {list(extra[:5])}). "
-                    "Subset and order the data to the model's features: "
-                    f"`mdata.mod[{mod_name!r}] = mdata[{mod_name!r}][:, model_features]`."
-                )
+            _raise_if_features_differ(
+                mod_name, module_membership[role].index, self.adata[mod_name].var_names
+            )
+
+
+def _raise_if_features_differ(mod_name: str, expected: pd.Index, observed: pd.Index) -> None:
+    """Raise a ValueError naming the missing and unexpected features of a modality."""
+    if expected.equals(observed):
+        return
+    missing = expected.difference(observed)
+    extra = observed.difference(expected)
+    raise ValueError(
+        f"The features of modality {mod_name!r} differ from those the model was built "
+        f"on ({len(expected)} expected, {len(observed)} given; {len(missing)} missing, "
+        f"e.g. {list(missing[:5])}; {len(extra)} unexpected, e.g. {list(extra[:5])}). "
+        "Subset and order the data to the model's features: "
+        f"`mdata.mod[{mod_name!r}] = mdata[{mod_name!r}][:, model_features]`."
+    )
 
 
 def _check_choice(name: str, value, choices: Sequence) -> None:

@@ -70,7 +70,7 @@ class SyntheticCellsMixin:
         >>> both = anndata.concat([real, model.sample(return_anndata=True)], label="origin")
         """
         label_codes = self._requested_label_codes(labels, n_per_label)
-        with _seeded(seed):
+        with _seeded(seed, self.device):
             batch_codes = self._batch_codes_for_labels(label_codes, batch)
             index = torch.as_tensor(label_codes if self.module.use_label_prior else np.zeros_like(label_codes))
             z = self.module.prior(index, len(label_codes)).sample()
@@ -108,7 +108,7 @@ class SyntheticCellsMixin:
             label_codes = self._codes_of(labels)
             if len(label_codes) != len(z):
                 raise ValueError(f"Got {len(label_codes)} labels for {len(z)} latent codes.")
-        with _seeded(seed):
+        with _seeded(seed, self.device):
             if batch is None or isinstance(batch, str):
                 batch_codes = self._batch_codes_for_labels(label_codes, batch)
             else:
@@ -219,11 +219,19 @@ class SyntheticCellsMixin:
 
 
 @contextmanager
-def _seeded(seed: int | None):
-    """Draw from ``seed`` (if given) inside the block, leaving the global torch state as it was."""
+def _seeded(seed: int | None, device: torch.device | str | None = None):
+    """Draw from ``seed`` (if given) inside the block, leaving the global torch state as it was.
+
+    The CPU generator and, for a model on a GPU, that GPU's generator are seeded and restored.
+    """
     if seed is None:
         yield
         return
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    device = torch.device(device if device is not None else "cpu")
+    cuda_devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda_devices):
+        torch.default_generator.manual_seed(seed)
+        for cuda_device in cuda_devices:
+            index = cuda_device.index if cuda_device.index is not None else torch.cuda.current_device()
+            torch.cuda.default_generators[index].manual_seed(seed)
         yield

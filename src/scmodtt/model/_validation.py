@@ -63,6 +63,18 @@ def check_counts(matrix, description: str, likelihood: str) -> None:
         )
 
 
+def check_non_negative(matrix, description: str) -> None:
+    """Raise if the matrix has negative values, which the on-the-fly log1p/CLR cannot normalize."""
+    values = _values(matrix)
+    if values.size and values.min() < 0:
+        raise ValueError(
+            f"{description} has negative values. MODTT normalizes each modality itself (RNA: "
+            "log1p of library-normalized values, ADT: CLR), which needs non-negative values, "
+            "also with the 'normal' likelihood. Register counts (raw or corrected, non-integer "
+            "allowed with 'normal'), not scaled or centred data."
+        )
+
+
 def check_labels(mdata, labels_key: str, mod_name: str | None) -> None:
     """Raise if the label column is missing or has missing values."""
     obs = mdata.obs if mod_name is None else mdata[mod_name].obs

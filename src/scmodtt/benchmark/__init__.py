@@ -1,0 +1,20 @@
+"""Benchmark MODTT side by side with flat, scVI, totalVI, linear and oracle generators (DESIGN.md §4)."""
+
+from ._budget import BudgetSolver, parse_budget
+from ._protocols import PROTOCOLS
+from ._report import write_report
+from ._run import DEFAULT_MODELS, run
+from ._speed import measure_training_speed
+from ._zoo import MODELS, build_model
+
+__all__ = [
+    "DEFAULT_MODELS",
+    "MODELS",
+    "PROTOCOLS",
+    "BudgetSolver",
+    "build_model",
+    "measure_training_speed",
+    "parse_budget",
+    "run",
+    "write_report",
+]

@@ -1,0 +1,382 @@
+"""The benchmark loop: datasets × seeds × models × budgets → tidy results, resumable."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scvi
+from mudata import MuData
+from tqdm.auto import tqdm
+
+from .. import metrics, pp
+from ..model._membership import read_membership
+from . import _protocols as protocols
+from ._budget import BudgetSolver, parse_budget
+from ._data import (
+    MIN_CELLS_FOR_SPLIT,
+    Split,
+    check_labels_for_split,
+    detected_genes,
+    drop_rare_labels,
+    load_benchmark_data,
+    stratified_split,
+)
+from ._records import ResultsFile
+from ._timing import EpochTimer, PeakMemory
+from ._zoo import MODELS, PROTEIN_MOD, RNA_MOD, build_model, n_parameters
+
+logger = logging.getLogger(__name__)
+
+TRAINING_FREE = ("linear", "oracle")
+MODULE_METHODS = ("ward", "random", "hallmark")
+DEFAULT_MODELS = ("modtt-tt", "modtt-dense", "flat", "scvi", "totalvi", "linear", "oracle")
+DEFAULT_BUDGET = "default"
+_SIZED_VARIANTS = {"modtt-tt": "tt", "modtt-dense": "dense", "flat": "flat"}
+
+
+@dataclass(frozen=True)
+class BenchmarkModel:
+    """A model name as the benchmark reads it: ``"modtt-tt"``, ``"modtt-dense:random"``, ``"oracle"``."""
+
+    name: str
+    base: str
+    module_method: str = "ward"
+
+    @classmethod
+    def parse(cls, name: str) -> BenchmarkModel:
+        base, _, method = name.partition(":")
+        known = sorted([*MODELS, *TRAINING_FREE])
+        if base not in known:
+            raise ValueError(f"Unknown model {name!r}; the benchmark knows {known} (MODTT ones may take ':random' or ':hallmark').")
+        if method and (not base.startswith("modtt") or method not in MODULE_METHODS):
+            raise ValueError(f"Model {name!r}: only modtt-tt/modtt-dense take a module method, one of {MODULE_METHODS}.")
+        return cls(name, base, method or "ward")
+
+    @property
+    def family(self) -> str:
+        return "baseline" if self.base in TRAINING_FREE else MODELS[self.base].family
+
+    @property
+    def sized(self) -> bool:
+        return self.base in _SIZED_VARIANTS
+
+
+def run(
+    data: str | Path = "reapseq_pbmc",
+    models: Sequence[str] = DEFAULT_MODELS,
+    seeds: int | Sequence[int] = 3,
+    budgets: Sequence[str | int] | None = None,
+    out: str | Path = "results",
+    labels_key: str = "cell_type",
+    batch_key: str | None = None,
+    max_epochs: int | None = None,
+    n_top_genes: int | None = 2000,
+    n_modules: dict[str, int] | None = None,
+    min_cells_per_label: int | None = None,
+    gene_likelihood: str = "nb",
+    protein_likelihood: str = "nbmixture",
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Benchmark MODTT against flat, scVI, totalVI, linear and oracle generators on one dataset.
+
+    For every seed: a stratified 80/20 train/test split with 10% of train as validation; features
+    (``n_top_genes`` highly variable genes of the training cells plus every gene paired with an
+    ADT; all genes detected in ≥ 10 training cells when ``n_top_genes`` is ``None``) and modules
+    from the training cells only; every model trained on the training cells with early stopping on
+    the validation cells; synthetic cells generated with the test set's label counts under each
+    protocol; every metric of :func:`scmodtt.metrics.evaluate` against the test cells.
+
+    Parameters
+    ----------
+    data
+        Bundled dataset name (see :data:`scmodtt.datasets.BUNDLED_DATASETS`) or ``.h5mu`` path with
+        raw counts in ``rna`` and ``prot``.
+    models
+        Names from ``modtt-tt``, ``modtt-dense``, ``flat``, ``scvi``, ``totalvi``, ``linear``,
+        ``oracle``; MODTT names may end in ``:random`` or ``:hallmark`` for the module ablations.
+    seeds
+        Number of seeds (``0 … n-1``) or the seeds themselves.
+    budgets
+        Parameter budgets (``"60k"``, ``"1m"``…) for MODTT and flat; ``None`` runs their defaults.
+    out
+        Output folder; ``results.csv`` there is appended to and finished runs are skipped.
+    labels_key, batch_key
+        Columns of ``.obs`` (of the MuData or a modality) with cell types and batches.
+    max_epochs
+        Training cap for every model (``None``: each model's own default).
+    n_top_genes
+        Highly variable genes to keep; ``None`` for the whole transcriptome.
+    n_modules
+        Modules per modality for Ward/random (default ``{"rna": 50, "prot": 20}``).
+    min_cells_per_label
+        Drop labels with fewer cells (reported in the metadata); ``None`` refuses such labels.
+    gene_likelihood, protein_likelihood
+        MODTT likelihoods.
+    progress
+        Show a progress bar.
+
+    Returns
+    -------
+    All rows of ``out/results.csv``: ``dataset, model, protocol, seed, budget, n_params, metric, value``.
+    """
+    parsed = [BenchmarkModel.parse(name) for name in models]
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
+    budget_list = [DEFAULT_BUDGET] if not budgets else [str(b) for b in budgets]
+    targets = {b: parse_budget(b) for b in budget_list if b != DEFAULT_BUDGET}
+    name, mdata = load_benchmark_data(data, labels_key, batch_key)
+    dropped = {}
+    if min_cells_per_label is not None:
+        mdata, dropped = drop_rare_labels(mdata, labels_key, min_cells_per_label)
+    check_labels_for_split(mdata.obs[labels_key], max(min_cells_per_label or 0, MIN_CELLS_FOR_SPLIT))
+
+    out = Path(out)
+    results = ResultsFile(out / "results.csv")
+    runs = [
+        (seed, model, budget)
+        for seed in seed_list
+        for model in parsed
+        for budget in (budget_list if model.sized else [DEFAULT_BUDGET])
+    ]
+    todo = [r for r in runs if not results.done(name, r[1].name, r[0], r[2])]
+    run_log = []
+    bar = tqdm(total=len(todo), desc=f"benchmark {name}", disable=not progress)
+    for seed in seed_list:
+        seed_runs = [r for r in todo if r[0] == seed]
+        if not seed_runs:
+            continue
+        context = _SeedContext.build(
+            mdata, name, labels_key, batch_key, seed, n_top_genes, n_modules,
+            {m.module_method for _, m, _ in seed_runs if m.family == "modtt"},
+            out / "synthetic" if seed == seed_list[0] else None,
+        )
+        _save_real_embedding(context)
+        for _, model, budget in seed_runs:
+            bar.set_postfix_str(f"seed {seed} {model.name} {budget}")
+            rows, info = _run_one(context, model, budget, targets.get(budget), max_epochs, gene_likelihood, protein_likelihood)
+            results.append(rows)
+            run_log.append(info)
+            bar.update()
+    bar.close()
+    _write_metadata(out, name, data, parsed, seed_list, budget_list, max_epochs, n_top_genes, dropped, run_log, labels_key, batch_key)
+    return results.read()
+
+
+# ---------------------------------------------------------------------- one seed
+@dataclass
+class _SeedContext:
+    dataset: str
+    seed: int
+    labels_key: str
+    batch_key: str | None
+    fit: MuData  # training + validation cells, selected features, module tables in .varm
+    train: MuData
+    validation: MuData
+    test: MuData
+    split_in_fit: Split  # positions of train/validation cells inside `fit`
+    pairs: pd.DataFrame
+    label_counts: pd.Series
+    embeddings_folder: Path | None  # where to keep synthetic cells for the report's UMAPs
+
+    @classmethod
+    def build(cls, mdata, dataset, labels_key, batch_key, seed, n_top_genes, n_modules, methods, embeddings_folder) -> _SeedContext:
+        split = stratified_split(mdata.obs[labels_key], seed)
+        fit_positions = np.sort(np.concatenate([split.train, split.validation]))
+        fit = mdata[fit_positions].copy()
+        is_train = np.isin(fit_positions, split.train)
+        genes = _select_genes(fit[is_train].copy(), n_top_genes)
+        fit = _with_genes(fit, genes)
+        for method in methods:
+            _add_modules(fit, method, is_train, n_modules, seed)
+        train = fit[is_train].copy()
+        pairs = pp.rna_protein_pairs(train)
+        pairs = pairs[pairs["kept"]] if "kept" in pairs else pairs
+        test = _with_genes(mdata[split.test].copy(), genes)
+        return cls(
+            dataset, seed, labels_key, batch_key, fit, train, fit[~is_train].copy(), test,
+            Split(np.flatnonzero(is_train), np.flatnonzero(~is_train), np.array([], dtype=np.int64)),
+            pairs, test.obs[labels_key].astype(str).value_counts().sort_index(), embeddings_folder,
+        )
+
+
+def _select_genes(train: MuData, n_top_genes: int | None) -> pd.Index:
+    """HVGs of the training cells plus every gene paired with an ADT (or all detected genes)."""
+    detected = detected_genes(train)
+    if n_top_genes is None:
+        return train[RNA_MOD].var_names[detected]
+    hvg = pp.highly_variable_genes(train[:, :], n_top_genes=n_top_genes, inplace=False)
+    chosen = set(hvg.index[hvg["highly_variable"]]) if isinstance(hvg, pd.DataFrame) else set(hvg)
+    paired = pp.rna_protein_pairs(train)
+    chosen |= set(paired.loc[paired["gene"].isin(train[RNA_MOD].var_names), "gene"])
+    keep = train[RNA_MOD].var_names.isin(list(chosen)) & detected
+    return train[RNA_MOD].var_names[keep]
+
+
+def _with_genes(mdata: MuData, genes: pd.Index) -> MuData:
+    rna = mdata[RNA_MOD][:, genes].copy()
+    subset = MuData({RNA_MOD: rna, PROTEIN_MOD: mdata[PROTEIN_MOD].copy()})
+    subset.obs = mdata.obs.copy()
+    return subset
+
+
+def _modules_key(method: str) -> str:
+    return f"modtt_modules_{method}"
+
+
+def _add_modules(fit: MuData, method: str, is_train: np.ndarray, n_modules: dict | None, seed: int) -> None:
+    from .. import datasets
+
+    n_modules = n_modules or {"rna": 50, "prot": 20}
+    key = _modules_key(method)
+    if method == "ward":
+        pp.find_modules(fit, n_modules=n_modules, method="ward", key_added=key, cells=is_train, seed=seed)
+    elif method == "random":
+        if _modules_key("ward") not in fit[RNA_MOD].varm:
+            _add_modules(fit, "ward", is_train, n_modules, seed)
+        pp.find_modules(fit, n_modules=n_modules, method="random", key_added=key, cells=is_train, seed=seed, partition_key=_modules_key("ward"))
+    else:
+        pp.find_modules(fit, n_modules=n_modules, method="gene_sets", gene_sets=datasets.gene_sets("hallmark"), key_added=key, cells=is_train, seed=seed)
+
+
+# ---------------------------------------------------------------------- one run
+def _run_one(context: _SeedContext, model: BenchmarkModel, budget: str, target: int | None, max_epochs, gene_likelihood, protein_likelihood):
+    seed, labels_key = context.seed, context.labels_key
+    scvi.settings.seed = seed
+    info = {"seed": seed, "model": model.name, "budget": budget}
+    trained = None
+    n_params = 0
+    if model.base not in TRAINING_FREE:
+        fit = context.fit.copy()
+        kwargs = {}
+        if model.family == "modtt":
+            kwargs = {"gene_likelihood": gene_likelihood, "protein_likelihood": protein_likelihood}
+            fit.mod[RNA_MOD].varm["modtt_modules"] = fit[RNA_MOD].varm[_modules_key(model.module_method)]
+            fit.mod[PROTEIN_MOD].varm["modtt_modules"] = fit[PROTEIN_MOD].varm[_modules_key(model.module_method)]
+            if target is not None:
+                kwargs.update(_sized_kwargs(fit, context, model, target, kwargs))
+        trained = build_model(model.base, fit, labels_key=labels_key, batch_key=context.batch_key, **kwargs)
+        n_params = n_parameters(trained)
+        timer = EpochTimer()
+        start = time.perf_counter()
+        with PeakMemory() as memory:
+            _train(trained, model, context, max_epochs, timer)
+        info.update(
+            train_seconds=time.perf_counter() - start,
+            epochs=len(timer.seconds),
+            median_epoch_seconds=float(np.median(timer.seconds)) if timer.seconds else float("nan"),
+            peak_memory_increase_mib=memory.increase_mib,
+            n_params=n_params,
+            config={k: v for k, v in kwargs.items() if k in ("module_dim", "tt_rank", "n_hidden")},
+        )
+    rows = []
+    for protocol in _protocols_for(model):
+        start = time.perf_counter()
+        synthetic = _generate(protocol, trained, model, context)
+        seconds = time.perf_counter() - start
+        scores = metrics.evaluate(
+            context.test, synthetic, context.pairs, labels_key=labels_key,
+            real_train=context.train, reference=context.validation, seed=seed,
+        )
+        scores = scores[["metric", "value"]].copy()
+        extra = {"sample_cells_per_s": synthetic.n_obs / seconds}
+        if trained is not None:
+            extra.update({k: info[k] for k in ("train_seconds", "epochs", "median_epoch_seconds", "peak_memory_increase_mib")})
+        scores = pd.concat([scores, pd.DataFrame({"metric": list(extra), "value": list(extra.values())})])
+        scores = scores.assign(dataset=context.dataset, model=model.name, protocol=protocol, seed=seed, budget=budget, n_params=n_params)
+        rows.append(scores)
+        _save_embedding(context, model, protocol, budget, synthetic)
+    return pd.concat(rows, ignore_index=True), info
+
+
+def _protocols_for(model: BenchmarkModel) -> list[str]:
+    if model.base in TRAINING_FREE:
+        return [model.base]
+    return ["native", "latent_gaussian"] if model.family == "modtt" else ["latent_gaussian"]
+
+
+def _sized_kwargs(fit: MuData, context: _SeedContext, model: BenchmarkModel, target: int, likelihoods: dict) -> dict:
+    probe_data = fit.copy()
+    probe = build_model("modtt-tt", probe_data, labels_key=context.labels_key, batch_key=context.batch_key, **likelihoods)
+    solver = BudgetSolver.from_model(probe)
+    config, _ = solver.solve(_SIZED_VARIANTS[model.base], target)
+    return config
+
+
+def _train(model, spec: BenchmarkModel, context: _SeedContext, max_epochs, timer: EpochTimer) -> None:
+    indexing = [context.split_in_fit.train, context.split_in_fit.validation, np.array([], dtype=np.int64)]
+    common = {"max_epochs": max_epochs, "enable_progress_bar": False, "callbacks": [timer]}
+    if spec.family == "totalvi":
+        model.train(**common, external_indexing=indexing)
+    elif spec.family == "scvi":
+        model.train(**common, datasplitter_kwargs={"external_indexing": indexing}, early_stopping=True)
+    else:
+        model.train(**common, datasplitter_kwargs={"external_indexing": indexing})
+
+
+def _generate(protocol: str, trained, model: BenchmarkModel, context: _SeedContext) -> MuData:
+    labels_key, counts, seed = context.labels_key, context.label_counts, context.seed
+    if protocol == "oracle":
+        return protocols.oracle(context.train, labels_key, counts, seed)
+    if protocol == "linear":
+        return protocols.linear(context.train, labels_key, counts, seed)
+    if protocol == "native":
+        return protocols.native(trained, labels_key, counts, seed)
+    return protocols.latent_gaussian(trained, model.family, context.train, context.split_in_fit.train, labels_key, counts, seed)
+
+
+def _save_real_embedding(context: _SeedContext) -> None:
+    """The real test cells in the same format as the saved synthetic cells."""
+    if context.embeddings_folder is None:
+        return
+    context.embeddings_folder.mkdir(parents=True, exist_ok=True)
+    space = metrics.shared_space(context.test)
+    np.savez_compressed(
+        context.embeddings_folder / f"{context.dataset}__real__test.npz",
+        values=space.X.astype(np.float32),
+        labels=context.test.obs[context.labels_key].astype(str).to_numpy(),
+    )
+
+
+def _save_embedding(context: _SeedContext, model: BenchmarkModel, protocol: str, budget: str, synthetic: MuData) -> None:
+    """Keep the first seed's synthetic cells (shared space) for the report's UMAP figures."""
+    folder = context.embeddings_folder
+    if folder is None or budget != DEFAULT_BUDGET:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    space = synthetic if isinstance(synthetic, metrics.SharedSpace) else metrics.shared_space(synthetic)
+    np.savez_compressed(
+        folder / f"{context.dataset}__{model.name.replace(':', '-')}__{protocol}.npz",
+        values=space.X.astype(np.float32),
+        labels=synthetic.obs[context.labels_key].astype(str).to_numpy(),
+    )
+
+
+def _write_metadata(out: Path, name, data, models, seeds, budgets, max_epochs, n_top_genes, dropped, run_log, labels_key, batch_key) -> None:
+    from importlib.metadata import version
+
+    from ._timing import peak_rss_mib
+
+    path = out / f"metadata_{name}.json"
+    previous = json.loads(path.read_text()) if path.exists() else {"runs": []}
+    metadata = {
+        "dataset": name,
+        "data": str(data),
+        "labels_key": labels_key,
+        "batch_key": batch_key,
+        "models": [m.name for m in models],
+        "seeds": seeds,
+        "budgets": budgets,
+        "max_epochs": max_epochs,
+        "n_top_genes": n_top_genes,
+        "dropped_rare_labels": dropped,
+        "versions": {pkg: version(pkg) for pkg in ("scmodtt", "scvi-tools", "torch", "tensorly-torch", "scanpy", "anndata", "mudata", "scikit-learn")},
+        "process_peak_rss_mib": peak_rss_mib(),
+        "runs": previous["runs"] + run_log,
+    }
+    path.write_text(json.dumps(metadata, indent=2, default=str))
