@@ -4,6 +4,7 @@ from ._budget import BudgetSolver, parse_budget
 from ._protocols import PROTOCOLS
 from ._report import write_report
 from ._run import DEFAULT_MODELS, run
+from ._stats import paired_differences
 from ._speed import measure_training_speed
 from ._zoo import MODELS, build_model
 
@@ -14,6 +15,7 @@ __all__ = [
     "BudgetSolver",
     "build_model",
     "measure_training_speed",
+    "paired_differences",
     "parse_budget",
     "run",
     "write_report",

@@ -14,6 +14,7 @@ PRESETS = {
         "seeds": 2,
         "max_epochs": 30,
         "min_cells_per_label": 40,
+        "exclude_labels": "doublet-like,low_quality",
     },
 }
 
@@ -36,6 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-epochs", type=int, help="training cap for every model")
     parser.add_argument("--n-top-genes", type=int, default=2000, help="HVGs kept; 0 for the whole transcriptome")
     parser.add_argument("--min-cells-per-label", type=int, help="drop (and report) labels with fewer cells")
+    parser.add_argument("--exclude-labels", help="comma-separated labels whose cells are left out, e.g. doublet-like")
+    parser.add_argument("--metric-min-cells", type=int, default=20, help="fewest cells of a type for per-type metrics")
     parser.add_argument("--gene-likelihood", default="nb")
     parser.add_argument("--protein-likelihood", default="nbmixture")
     parser.add_argument("--no-report", action="store_true", help="skip report.md and figures")
@@ -46,7 +49,7 @@ def main(argv: list[str] | None = None) -> None:
     """Run the benchmark and write its report."""
     args = _parser().parse_args(argv)
     settings = dict(PRESETS.get(args.preset, {}))
-    for key in ("data", "models", "seeds", "budgets", "max_epochs", "min_cells_per_label"):
+    for key in ("data", "models", "seeds", "budgets", "max_epochs", "min_cells_per_label", "exclude_labels"):
         value = getattr(args, key)
         if value is not None:
             settings[key] = value
@@ -68,6 +71,8 @@ def main(argv: list[str] | None = None) -> None:
         max_epochs=settings.get("max_epochs"),
         n_top_genes=args.n_top_genes or None,
         min_cells_per_label=settings.get("min_cells_per_label"),
+        exclude_labels=[x for x in (settings.get("exclude_labels") or "").split(",") if x],
+        metric_min_cells=args.metric_min_cells,
         gene_likelihood=args.gene_likelihood,
         protein_likelihood=args.protein_likelihood,
     )

@@ -12,6 +12,7 @@ import scipy.sparse as sp
 from mudata import MuData
 from sklearn.model_selection import train_test_split
 
+from ..datasets._files import MUDATA_FILES
 from ._zoo import PROTEIN_MOD, RNA_MOD
 
 TEST_FRACTION = 0.2
@@ -35,13 +36,12 @@ def load_benchmark_data(data: str | Path, labels_key: str, batch_key: str | None
         name, mdata = path.stem, mudata.read_h5mu(path)
     else:
         name = str(data)
-        loader = getattr(datasets, name, None)
-        if loader is None or name not in datasets.BUNDLED_DATASETS:
+        if name not in MUDATA_FILES:
             raise ValueError(
                 f"Unknown dataset {name!r}: pass the path of an .h5mu file with `rna` and `prot` raw "
-                f"counts, or one of the bundled datasets {list(datasets.BUNDLED_DATASETS)}."
+                f"counts, or one of the bundled datasets {list(MUDATA_FILES)}."
             )
-        mdata = loader()
+        mdata = getattr(datasets, name)()
     missing = {RNA_MOD, PROTEIN_MOD} - set(mdata.mod)
     if missing:
         raise ValueError(
@@ -83,16 +83,23 @@ def check_labels_for_split(labels: pd.Series, min_cells: int = MIN_CELLS_FOR_SPL
         )
 
 
-def drop_rare_labels(mdata: MuData, labels_key: str, min_cells: int) -> tuple[MuData, dict[str, int]]:
-    """Remove cells of labels with fewer than ``min_cells`` cells; return what was dropped."""
-    counts = mdata.obs[labels_key].value_counts()
-    rare = counts[counts < min_cells]
-    if not len(rare):
-        return mdata, {}
-    keep = ~mdata.obs[labels_key].isin(rare.index).to_numpy()
+def exclude_cells_with_labels(mdata: MuData, labels_key: str, labels) -> tuple[MuData, dict[str, int]]:
+    """Remove the cells of the given labels; return how many cells each removed label had."""
+    counts = mdata.obs[labels_key].astype(str).value_counts()
+    unknown = sorted(set(map(str, labels)) - set(counts.index))
+    if unknown:
+        raise ValueError(f"Cannot exclude unknown label(s) {unknown}; the labels are {sorted(counts.index)}.")
+    removed = counts[counts.index.isin(list(map(str, labels)))]
+    keep = ~mdata.obs[labels_key].astype(str).isin(removed.index).to_numpy()
     subset = mdata[keep].copy()
     subset.obs[labels_key] = subset.obs[labels_key].astype(str).astype("category")
-    return subset, {str(k): int(v) for k, v in rare.items()}
+    return subset, {str(k): int(v) for k, v in removed.items()}
+
+
+def drop_rare_labels(mdata: MuData, labels_key: str, min_cells: int) -> tuple[MuData, dict[str, int]]:
+    """Remove cells of labels with fewer than ``min_cells`` cells; return what was dropped."""
+    counts = mdata.obs[labels_key].astype(str).value_counts()
+    return exclude_cells_with_labels(mdata, labels_key, counts.index[counts < min_cells])
 
 
 @dataclass(frozen=True)

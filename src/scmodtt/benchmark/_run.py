@@ -25,6 +25,7 @@ from ._data import (
     check_labels_for_split,
     detected_genes,
     drop_rare_labels,
+    exclude_cells_with_labels,
     load_benchmark_data,
     stratified_split,
 )
@@ -80,6 +81,8 @@ def run(
     n_top_genes: int | None = 2000,
     n_modules: dict[str, int] | None = None,
     min_cells_per_label: int | None = None,
+    exclude_labels: Sequence[str] = (),
+    metric_min_cells: int = 20,
     gene_likelihood: str = "nb",
     protein_likelihood: str = "nbmixture",
     progress: bool = True,
@@ -96,8 +99,8 @@ def run(
     Parameters
     ----------
     data
-        Bundled dataset name (see :data:`scmodtt.datasets.BUNDLED_DATASETS`) or ``.h5mu`` path with
-        raw counts in ``rna`` and ``prot``.
+        Bundled dataset name (a loader of :mod:`scmodtt.datasets`, e.g. ``"reapseq_pbmc"``) or
+        ``.h5mu`` path with raw counts in ``rna`` and ``prot``.
     models
         Names from ``modtt-tt``, ``modtt-dense``, ``flat``, ``scvi``, ``totalvi``, ``linear``,
         ``oracle``; MODTT names may end in ``:random`` or ``:hallmark`` for the module ablations.
@@ -117,6 +120,10 @@ def run(
         Modules per modality for Ward/random (default ``{"rna": 50, "prot": 20}``).
     min_cells_per_label
         Drop labels with fewer cells (reported in the metadata); ``None`` refuses such labels.
+    exclude_labels
+        Labels whose cells are left out (e.g. ``"doublet-like"``), reported in the metadata.
+    metric_min_cells
+        Fewest cells of a type in both real test and synthetic sets for the per-type metrics.
     gene_likelihood, protein_likelihood
         MODTT likelihoods.
     progress
@@ -132,8 +139,11 @@ def run(
     targets = {b: parse_budget(b) for b in budget_list if b != DEFAULT_BUDGET}
     name, mdata = load_benchmark_data(data, labels_key, batch_key)
     dropped = {}
+    if exclude_labels:
+        mdata, dropped = exclude_cells_with_labels(mdata, labels_key, exclude_labels)
     if min_cells_per_label is not None:
-        mdata, dropped = drop_rare_labels(mdata, labels_key, min_cells_per_label)
+        mdata, rare = drop_rare_labels(mdata, labels_key, min_cells_per_label)
+        dropped.update(rare)
     check_labels_for_split(mdata.obs[labels_key], max(min_cells_per_label or 0, MIN_CELLS_FOR_SPLIT))
 
     out = Path(out)
@@ -155,16 +165,24 @@ def run(
             mdata, name, labels_key, batch_key, seed, n_top_genes, n_modules,
             {m.module_method for _, m, _ in seed_runs if m.family == "modtt"},
             out / "synthetic" if seed == seed_list[0] else None,
+            budget_list[0],
         )
         _save_real_embedding(context)
         for _, model, budget in seed_runs:
             bar.set_postfix_str(f"seed {seed} {model.name} {budget}")
-            rows, info = _run_one(context, model, budget, targets.get(budget), max_epochs, gene_likelihood, protein_likelihood)
+            rows, info = _run_one(
+                context, model, budget, targets.get(budget), max_epochs, gene_likelihood, protein_likelihood, metric_min_cells
+            )
             results.append(rows)
             run_log.append(info)
             bar.update()
     bar.close()
-    _write_metadata(out, name, data, parsed, seed_list, budget_list, max_epochs, n_top_genes, dropped, run_log, labels_key, batch_key)
+    settings = {
+        "labels_key": labels_key, "batch_key": batch_key, "max_epochs": max_epochs, "n_top_genes": n_top_genes,
+        "n_modules": n_modules, "min_cells_per_label": min_cells_per_label, "exclude_labels": list(exclude_labels),
+        "metric_min_cells": metric_min_cells, "gene_likelihood": gene_likelihood, "protein_likelihood": protein_likelihood,
+    }
+    _write_metadata(out, name, data, parsed, seed_list, budget_list, settings, dropped, run_log)
     return results.read()
 
 
@@ -183,9 +201,12 @@ class _SeedContext:
     pairs: pd.DataFrame
     label_counts: pd.Series
     embeddings_folder: Path | None  # where to keep synthetic cells for the report's UMAPs
+    embedding_budget: str  # the budget whose synthetic cells are kept
 
     @classmethod
-    def build(cls, mdata, dataset, labels_key, batch_key, seed, n_top_genes, n_modules, methods, embeddings_folder) -> _SeedContext:
+    def build(
+        cls, mdata, dataset, labels_key, batch_key, seed, n_top_genes, n_modules, methods, embeddings_folder, embedding_budget
+    ) -> _SeedContext:
         split = stratified_split(mdata.obs[labels_key], seed)
         fit_positions = np.sort(np.concatenate([split.train, split.validation]))
         fit = mdata[fit_positions].copy()
@@ -201,7 +222,7 @@ class _SeedContext:
         return cls(
             dataset, seed, labels_key, batch_key, fit, train, fit[~is_train].copy(), test,
             Split(np.flatnonzero(is_train), np.flatnonzero(~is_train), np.array([], dtype=np.int64)),
-            pairs, test.obs[labels_key].astype(str).value_counts().sort_index(), embeddings_folder,
+            pairs, test.obs[labels_key].astype(str).value_counts().sort_index(), embeddings_folder, embedding_budget,
         )
 
 
@@ -210,8 +231,8 @@ def _select_genes(train: MuData, n_top_genes: int | None) -> pd.Index:
     detected = detected_genes(train)
     if n_top_genes is None:
         return train[RNA_MOD].var_names[detected]
-    hvg = pp.highly_variable_genes(train[:, :], n_top_genes=n_top_genes, inplace=False)
-    chosen = set(hvg.index[hvg["highly_variable"]]) if isinstance(hvg, pd.DataFrame) else set(hvg)
+    pp.highly_variable_genes(train, n_top_genes=min(n_top_genes, int(detected.sum())))
+    chosen = set(train[RNA_MOD].var_names[train[RNA_MOD].var["highly_variable"].to_numpy()])
     paired = pp.rna_protein_pairs(train)
     chosen |= set(paired.loc[paired["gene"].isin(train[RNA_MOD].var_names), "gene"])
     keep = train[RNA_MOD].var_names.isin(list(chosen)) & detected
@@ -245,7 +266,9 @@ def _add_modules(fit: MuData, method: str, is_train: np.ndarray, n_modules: dict
 
 
 # ---------------------------------------------------------------------- one run
-def _run_one(context: _SeedContext, model: BenchmarkModel, budget: str, target: int | None, max_epochs, gene_likelihood, protein_likelihood):
+def _run_one(
+    context: _SeedContext, model: BenchmarkModel, budget: str, target: int | None, max_epochs, gene_likelihood, protein_likelihood, metric_min_cells
+):
     seed, labels_key = context.seed, context.labels_key
     scvi.settings.seed = seed
     info = {"seed": seed, "model": model.name, "budget": budget}
@@ -281,7 +304,7 @@ def _run_one(context: _SeedContext, model: BenchmarkModel, budget: str, target: 
         seconds = time.perf_counter() - start
         scores = metrics.evaluate(
             context.test, synthetic, context.pairs, labels_key=labels_key,
-            real_train=context.train, reference=context.validation, seed=seed,
+            real_train=context.train, reference=context.validation, seed=seed, min_cells=metric_min_cells,
         )
         scores = scores[["metric", "value"]].copy()
         extra = {"sample_cells_per_s": synthetic.n_obs / seconds}
@@ -339,25 +362,28 @@ def _save_real_embedding(context: _SeedContext) -> None:
     np.savez_compressed(
         context.embeddings_folder / f"{context.dataset}__real__test.npz",
         values=space.X.astype(np.float32),
-        labels=context.test.obs[context.labels_key].astype(str).to_numpy(),
+        labels=context.test.obs[context.labels_key].to_numpy(dtype=str),
     )
 
 
 def _save_embedding(context: _SeedContext, model: BenchmarkModel, protocol: str, budget: str, synthetic: MuData) -> None:
-    """Keep the first seed's synthetic cells (shared space) for the report's UMAP figures."""
+    """Keep the first seed's synthetic cells (shared space) for the report's UMAP figures.
+
+    Sized models are kept at the first budget; the others have only their default size.
+    """
     folder = context.embeddings_folder
-    if folder is None or budget != DEFAULT_BUDGET:
+    if folder is None or (model.sized and budget != context.embedding_budget):
         return
     folder.mkdir(parents=True, exist_ok=True)
     space = synthetic if isinstance(synthetic, metrics.SharedSpace) else metrics.shared_space(synthetic)
     np.savez_compressed(
         folder / f"{context.dataset}__{model.name.replace(':', '-')}__{protocol}.npz",
         values=space.X.astype(np.float32),
-        labels=synthetic.obs[context.labels_key].astype(str).to_numpy(),
+        labels=synthetic.obs[context.labels_key].to_numpy(dtype=str),
     )
 
 
-def _write_metadata(out: Path, name, data, models, seeds, budgets, max_epochs, n_top_genes, dropped, run_log, labels_key, batch_key) -> None:
+def _write_metadata(out: Path, name, data, models, seeds, budgets, settings, dropped, run_log) -> None:
     from importlib.metadata import version
 
     from ._timing import peak_rss_mib
@@ -367,14 +393,11 @@ def _write_metadata(out: Path, name, data, models, seeds, budgets, max_epochs, n
     metadata = {
         "dataset": name,
         "data": str(data),
-        "labels_key": labels_key,
-        "batch_key": batch_key,
         "models": [m.name for m in models],
         "seeds": seeds,
         "budgets": budgets,
-        "max_epochs": max_epochs,
-        "n_top_genes": n_top_genes,
-        "dropped_rare_labels": dropped,
+        **settings,
+        "dropped_labels": dropped,
         "versions": {pkg: version(pkg) for pkg in ("scmodtt", "scvi-tools", "torch", "tensorly-torch", "scanpy", "anndata", "mudata", "scikit-learn")},
         "process_peak_rss_mib": peak_rss_mib(),
         "runs": previous["runs"] + run_log,

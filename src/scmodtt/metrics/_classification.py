@@ -17,7 +17,7 @@ from ._space import SharedSpace, as_space
 
 @dataclass(frozen=True)
 class TSTRResult:
-    """Result of :func:`tstr_f1`; ``float(result)`` is :attr:`tstr_f1`.
+    """Result of :func:`tstr_f1`; ``float(result)`` is :attr:`~TSTRResult.tstr_f1`.
 
     Attributes
     ----------

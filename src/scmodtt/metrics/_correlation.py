@@ -17,7 +17,7 @@ from ._stats import MIN_PEARSON_POINTS, grouped_mean, grouped_pearson, pearson, 
 
 @dataclass(frozen=True)
 class CondRResult:
-    """Result of :func:`cond_r`; ``float(result)`` is :attr:`value`.
+    """Result of :func:`cond_r`; ``float(result)`` is :attr:`~CondRResult.value`.
 
     Attributes
     ----------
@@ -57,7 +57,7 @@ class CondRResult:
 
 @dataclass(frozen=True)
 class InteractRResult:
-    """Result of :func:`interact_r`; ``float(result)`` is :attr:`value`.
+    """Result of :func:`interact_r`; ``float(result)`` is :attr:`~InteractRResult.value`.
 
     Attributes
     ----------

@@ -24,7 +24,8 @@ from ._space import SharedSpace, as_space
 
 @dataclass(frozen=True, eq=False)
 class ReferenceEmbedding:
-    """Standard scaling + PCA fit on reference cells; :meth:`transform` embeds any set.
+    """Standard scaling + PCA fit on reference cells;
+    :meth:`~ReferenceEmbedding.transform` embeds any set.
 
     Attributes
     ----------

@@ -71,7 +71,7 @@ class ModularEncoder(_MembershipMixin, nn.Module):
         self.bias = nn.Parameter(torch.zeros(n_modules, module_dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        contributions = x[:, self.feature_index].unsqueeze(-1) * self.weight
+        contributions = x.index_select(1, self.feature_index).unsqueeze(-1) * self.weight
         tokens = self.bias.expand(x.shape[0], -1, -1).clone()
         return tokens.index_add_(1, self.module_index, contributions)
 
@@ -114,7 +114,9 @@ class ModularDecoder(_MembershipMixin, nn.Module):
         self.bias = nn.Parameter(torch.zeros(n_outputs, n_features))
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        gathered = tokens[:, self.module_index, :]
+        # index_select rather than advanced indexing: its backward (an index_add) is deterministic
+        # on CPU, so that training is reproducible under a seed.
+        gathered = tokens.index_select(1, self.module_index)
         # (n, entries, d_e) x (outputs, entries, d_e) -> (n, outputs, entries)
         per_entry = torch.einsum("ned,oed->noe", gathered, self.weight)
         summed = torch.zeros(

@@ -31,7 +31,7 @@ def shuffled_membership(
 
     """
     values = membership.to_numpy(dtype=bool)
-    is_module = (membership.columns != residual).to_numpy()
+    is_module = np.asarray(membership.columns != residual)
     if residual in membership:
         movable = np.flatnonzero(~membership[residual].to_numpy(dtype=bool))
     else:
