@@ -94,6 +94,7 @@ _CLI_DEFAULTS = {
     "labels_key": "cell_type",
     "gene_likelihood": "nb",
     "protein_likelihood": "nbmixture",
+    "metric_min_cells": 20,
 }
 _SIZED_ARCHITECTURES = ("modtt-tt", "modtt-dense", "flat")
 
@@ -395,6 +396,8 @@ def reproduce_commands(runs: pd.DataFrame, metadata: dict, out: str | Path) -> l
     for key in ("batch_key", "min_cells_per_label"):
         if metadata.get(key) is not None:
             flags.append(f"--{key.replace('_', '-')} {metadata[key]}")
+    if metadata.get("exclude_labels"):
+        flags.append(f"--exclude-labels '{','.join(metadata['exclude_labels'])}'")
     flags.append(f"--out {out}")
     common = " ".join(flags)
     commands = []
@@ -428,8 +431,8 @@ def _reproduce_notes(runs: pd.DataFrame, metadata: dict) -> list[str]:
             f"the CLI runs seeds 0…n−1; these rows have seeds {seeds}: use "
             f"`scmodtt.benchmark.run(seeds={seeds}, ...)`"
         )
-    if metadata.get("dropped_rare_labels") and "min_cells_per_label" not in metadata:
-        notes.append("labels were dropped as rare: pass the same `--min-cells-per-label`")
+    if metadata.get("dropped_labels") and "min_cells_per_label" not in metadata:
+        notes.append("labels were dropped: pass the same `--min-cells-per-label` / `--exclude-labels`")
     if not metadata:
         notes.append(
             f"no metadata_{runs['dataset'].iloc[0]}.json: data and epochs are not recorded"
@@ -481,8 +484,8 @@ def _dataset_section(
         details.append(f"labels `{metadata['labels_key']}`")
     if metadata.get("n_top_genes", "absent") != "absent":
         details.append(f"n_top_genes={metadata['n_top_genes']}")
-    if metadata.get("dropped_rare_labels"):
-        details.append(f"rare labels dropped: {metadata['dropped_rare_labels']}")
+    if metadata.get("dropped_labels"):
+        details.append(f"rare labels dropped: {metadata['dropped_labels']}")
     lines += ["Settings: " + "; ".join(details) + f"; {settings}.", ""]
     if metadata.get("versions"):
         versions = ", ".join(f"{k} {v}" for k, v in metadata["versions"].items())
