@@ -64,8 +64,7 @@ class BudgetSolver:
         Raises
         ------
         ValueError
-            If no configuration lies within
-            :data:`~scmodtt.benchmark._budget.BUDGET_TOLERANCE` of ``target``.
+            If no configuration lies within :data:`BUDGET_TOLERANCE` of ``target``.
         """
         candidates = self._candidates(variant, target)
         within = [(kwargs, n) for kwargs, n in candidates if abs(n - target) <= BUDGET_TOLERANCE * target]

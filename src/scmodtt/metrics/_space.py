@@ -53,6 +53,13 @@ class SharedSpace:
                 f"protein has shape {self.protein.shape}, "
                 f"expected ({n_obs}, {len(self.protein_names)})."
             )
+        # Generators that output normalized values (e.g. a linear baseline) skip the count checks.
+        for name, values in (("rna", self.rna), ("protein", self.protein)):
+            if not np.isfinite(values).all():
+                raise ValueError(
+                    f"SharedSpace.{name} contains NaN or infinite values; drop or repair the "
+                    "affected cells before computing metrics."
+                )
 
     def __repr__(self) -> str:
         return (

@@ -69,7 +69,7 @@ class MODTTVAE(BaseModuleClass):
         ``(MSE_RNA + MSE_ADT) / 2``; otherwise the log-likelihoods are summed over features.
     library_stats
         Per-label mean and standard deviation, shape ``(n_labels, 2)``, of each of
-        :data:`~scmodtt.module._modttvae.LIBRARY_STAT_KEYS`; used only to generate new cells.
+        :data:`LIBRARY_STAT_KEYS`; used only to generate new cells.
     """
 
     def __init__(

@@ -73,7 +73,7 @@ class ModularEncoder(_MembershipMixin, nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         contributions = x.index_select(1, self.feature_index).unsqueeze(-1) * self.weight
         tokens = self.bias.expand(x.shape[0], -1, -1).clone()
-        return tokens.index_add_(1, self.module_index, contributions)
+        return tokens.scatter_add(1, _expand_index(self.module_index, contributions.shape, dim=1), contributions)
 
 
 class ModularDecoder(_MembershipMixin, nn.Module):
@@ -114,12 +114,25 @@ class ModularDecoder(_MembershipMixin, nn.Module):
         self.bias = nn.Parameter(torch.zeros(n_outputs, n_features))
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        # index_select rather than advanced indexing: its backward (an index_add) is deterministic
-        # on CPU, so that training is reproducible under a seed.
-        gathered = tokens.index_select(1, self.module_index)
-        # (n, entries, d_e) x (outputs, entries, d_e) -> (n, outputs, entries)
-        per_entry = torch.einsum("ned,oed->noe", gathered, self.weight)
+        n_cells, n_entries = tokens.shape[0], len(self.module_index)
+        gathered = tokens.gather(1, _expand_index(self.module_index, (n_cells, n_entries, self.module_dim), dim=1))
+        # Broadcast multiply-and-sum over d_e: (n, 1, entries, d_e) * (outputs, entries, d_e).
+        per_entry = (gathered.unsqueeze(1) * self.weight).sum(-1)
         summed = torch.zeros(
-            tokens.shape[0], self.n_outputs, self.n_features, dtype=tokens.dtype, device=tokens.device
-        ).index_add_(2, self.feature_index, per_entry)
+            n_cells, self.n_outputs, self.n_features, dtype=tokens.dtype, device=tokens.device
+        ).scatter_add(2, _expand_index(self.feature_index, per_entry.shape, dim=2), per_entry)
         return summed / self.feature_multiplicity.clamp(min=1.0) + self.bias
+
+
+def _expand_index(index: torch.Tensor, shape: tuple[int, ...], dim: int) -> torch.Tensor:
+    """Broadcast a 1-d index along ``dim`` of ``shape`` (a view, no copy).
+
+    gather/scatter_add are used instead of index_select/index_add (and einsum) because on CPU
+    index_add loops over the indices one by one and its result depends on thread timing, while
+    gather and scatter_add are vectorised kernels that add in a fixed order, so training is both
+    fast and reproducible under a seed. An einsum over entries becomes a bmm of thousands of tiny
+    matrices.
+    """
+    view = [1] * len(shape)
+    view[dim] = -1
+    return index.view(view).expand(shape)
