@@ -23,6 +23,7 @@ def read_gmt(path: str | PathLike) -> dict[str, list[str]]:
     --------
     >>> sets = read_gmt("h.all.v7.0.symbols.gmt")  # doctest: +SKIP
     >>> sets["HALLMARK_HYPOXIA"][:3]  # doctest: +SKIP
+
     """
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open

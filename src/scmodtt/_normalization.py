@@ -35,6 +35,7 @@ def log1p_normalize(counts, target_sum: float = RNA_TARGET_SUM) -> np.ndarray:
     Returns
     -------
     Dense ``float64`` array of the same shape.
+
     """
     counts = _dense_float(counts)
     library = counts.sum(axis=1, keepdims=True)
@@ -53,6 +54,7 @@ def clr(counts) -> np.ndarray:
     Returns
     -------
     Dense ``float64`` array of the same shape; each row sums to zero.
+
     """
     logged = np.log1p(_dense_float(counts))
     return logged - logged.mean(axis=1, keepdims=True)

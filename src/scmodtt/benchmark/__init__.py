@@ -1,11 +1,14 @@
-"""Benchmark MODTT side by side with flat, scVI, totalVI, linear and oracle generators (DESIGN.md §4)."""
+"""Benchmark MODTT side by side with flat, scVI, totalVI, linear and oracle generators.
+
+See DESIGN.md §4.
+"""
 
 from ._budget import BudgetSolver, parse_budget
 from ._protocols import PROTOCOLS
 from ._report import write_report
 from ._run import DEFAULT_MODELS, run
-from ._stats import paired_differences
 from ._speed import measure_training_speed
+from ._stats import paired_differences
 from ._zoo import MODELS, build_model
 
 __all__ = [

@@ -29,18 +29,25 @@ def parse_budget(text: str | int) -> int:
     try:
         return int(round(float(number) * scale))
     except ValueError as error:
-        raise ValueError(f"Cannot read parameter budget {text!r}; write e.g. 60k, 200000 or 1m.") from error
+        raise ValueError(
+            f"Cannot read parameter budget {text!r}; write e.g. 60k, 200000 or 1m."
+        ) from error
 
 
 class BudgetSolver:
-    """Sizes of each architecture for a data shape (features, modules, batches, labels, likelihoods)."""
+    """Sizes of each architecture for a data shape.
+
+    The shape is given by features, modules, batches, labels and likelihoods.
+    """
 
     def __init__(self, **module_kwargs):
         # Everything MODTTVAE needs except the size hyper-parameters being searched.
         self.module_kwargs = module_kwargs
         self._count = lru_cache(maxsize=None)(self._count_uncached)
 
-    def _count_uncached(self, architecture: str, coupling: str, module_dim: int, tt_rank: int, n_hidden: int) -> int:
+    def _count_uncached(
+        self, architecture: str, coupling: str, module_dim: int, tt_rank: int, n_hidden: int
+    ) -> int:
         module = MODTTVAE(
             **self.module_kwargs,
             architecture=architecture,
@@ -51,7 +58,14 @@ class BudgetSolver:
         )
         return int(sum(p.numel() for p in module.parameters() if p.requires_grad))
 
-    def count(self, architecture: str, coupling: str = "tt", module_dim: int = 4, tt_rank: int = 4, n_hidden: int = 22) -> int:
+    def count(
+        self,
+        architecture: str,
+        coupling: str = "tt",
+        module_dim: int = 4,
+        tt_rank: int = 4,
+        n_hidden: int = 22,
+    ) -> int:
         """Trainable parameters of one configuration."""
         return self._count(architecture, coupling, module_dim, tt_rank, n_hidden)
 
@@ -65,18 +79,25 @@ class BudgetSolver:
         ------
         ValueError
             If no configuration lies within :data:`BUDGET_TOLERANCE` of ``target``.
+
         """
         candidates = self._candidates(variant, target)
-        within = [(kwargs, n) for kwargs, n in candidates if abs(n - target) <= BUDGET_TOLERANCE * target]
+        within = [
+            (kwargs, n) for kwargs, n in candidates if abs(n - target) <= BUDGET_TOLERANCE * target
+        ]
         if not within:
             counts = [n for _, n in candidates] or [0]
             raise ValueError(
-                f"No {variant!r} configuration has {target:,} parameters (±{BUDGET_TOLERANCE:.0%}); "
+                f"No {variant!r} configuration has {target:,} parameters "
+                f"(±{BUDGET_TOLERANCE:.0%}); "
                 f"on this data the closest are {min(counts, key=lambda n: abs(n - target)):,}. "
                 f"Choose a budget between {self.smallest(variant):,} and a few million."
             )
         if variant == "tt":
-            kwargs, n = min(within, key=lambda c: (abs(c[0]["tt_rank"] - c[0]["module_dim"]), abs(c[1] - target)))
+            kwargs, n = min(
+                within,
+                key=lambda c: (abs(c[0]["tt_rank"] - c[0]["module_dim"]), abs(c[1] - target)),
+            )
         else:
             kwargs, n = min(within, key=lambda c: abs(c[1] - target))
         return kwargs, n
@@ -90,9 +111,15 @@ class BudgetSolver:
     def _candidates(self, variant: str, target: int) -> list[tuple[dict, int]]:
         if variant == "flat":
             # Parameters are affine in the hidden width: two counts give the line, then check.
-            base, slope = self.count("flat", n_hidden=1), self.count("flat", n_hidden=2) - self.count("flat", n_hidden=1)
+            base, slope = (
+                self.count("flat", n_hidden=1),
+                self.count("flat", n_hidden=2) - self.count("flat", n_hidden=1),
+            )
             width = int(np.clip(round((target - base) / slope) + 1, 1, _MAX_HIDDEN))
-            return [({"n_hidden": w}, self.count("flat", n_hidden=w)) for w in {max(width - 1, 1), width, width + 1}]
+            return [
+                ({"n_hidden": w}, self.count("flat", n_hidden=w))
+                for w in {max(width - 1, 1), width, width + 1}
+            ]
         candidates = []
         for module_dim in range(1, _MAX_MODULE_DIM + 1):
             if variant == "dense":
@@ -102,11 +129,19 @@ class BudgetSolver:
                     break
                 continue
             # TT parameters are affine in the rank for a fixed module_dim.
-            one, two = self.count("modular", "tt", module_dim, 1), self.count("modular", "tt", module_dim, 2)
+            one, two = (
+                self.count("modular", "tt", module_dim, 1),
+                self.count("modular", "tt", module_dim, 2),
+            )
             if one > target * (1 + BUDGET_TOLERANCE):
                 break
             rank = int(np.clip(round((target - one) / max(two - one, 1)) + 1, 1, _MAX_TT_RANK))
-            candidates.append(({"module_dim": module_dim, "tt_rank": rank}, self.count("modular", "tt", module_dim, rank)))
+            candidates.append(
+                (
+                    {"module_dim": module_dim, "tt_rank": rank},
+                    self.count("modular", "tt", module_dim, rank),
+                )
+            )
         return candidates
 
     @classmethod

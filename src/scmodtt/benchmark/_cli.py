@@ -25,20 +25,43 @@ def _parser() -> argparse.ArgumentParser:
         description="Benchmark MODTT against flat, scVI, totalVI, linear and oracle generators of "
         "CITE-seq cells (tidy results.csv, report.md, figures and metadata in --out).",
     )
-    parser.add_argument("--preset", choices=sorted(PRESETS), help="named settings; other flags override them")
-    parser.add_argument("--data", help="bundled dataset name (reapseq_pbmc, bmmc_cite, …) or path to an .h5mu")
-    parser.add_argument("--models", help="comma-separated: modtt-tt,modtt-dense,flat,scvi,totalvi,linear,oracle "
-                        "(MODTT ones may end in :random or :hallmark)")
+    parser.add_argument(
+        "--preset", choices=sorted(PRESETS), help="named settings; other flags override them"
+    )
+    parser.add_argument(
+        "--data", help="bundled dataset name (reapseq_pbmc, bmmc_cite, …) or path to an .h5mu"
+    )
+    parser.add_argument(
+        "--models",
+        help="comma-separated: modtt-tt,modtt-dense,flat,scvi,totalvi,linear,oracle "
+        "(MODTT ones may end in :random or :hallmark)",
+    )
     parser.add_argument("--seeds", type=int, help="number of seeds (0 … n-1)")
-    parser.add_argument("--budgets", help="comma-separated parameter budgets for MODTT and flat, e.g. 60k,200k,1m")
-    parser.add_argument("--out", type=Path, default=Path("results"), help="output folder (resumable)")
+    parser.add_argument(
+        "--budgets", help="comma-separated parameter budgets for MODTT and flat, e.g. 60k,200k,1m"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=Path("results"), help="output folder (resumable)"
+    )
     parser.add_argument("--labels-key", default="cell_type")
     parser.add_argument("--batch-key", default=None)
     parser.add_argument("--max-epochs", type=int, help="training cap for every model")
-    parser.add_argument("--n-top-genes", type=int, default=2000, help="HVGs kept; 0 for the whole transcriptome")
-    parser.add_argument("--min-cells-per-label", type=int, help="drop (and report) labels with fewer cells")
-    parser.add_argument("--exclude-labels", help="comma-separated labels whose cells are left out, e.g. doublet-like")
-    parser.add_argument("--metric-min-cells", type=int, default=20, help="fewest cells of a type for per-type metrics")
+    parser.add_argument(
+        "--n-top-genes", type=int, default=2000, help="HVGs kept; 0 for the whole transcriptome"
+    )
+    parser.add_argument(
+        "--min-cells-per-label", type=int, help="drop (and report) labels with fewer cells"
+    )
+    parser.add_argument(
+        "--exclude-labels",
+        help="comma-separated labels whose cells are left out, e.g. doublet-like",
+    )
+    parser.add_argument(
+        "--metric-min-cells",
+        type=int,
+        default=20,
+        help="fewest cells of a type for per-type metrics",
+    )
     parser.add_argument("--gene-likelihood", default="nb")
     parser.add_argument("--protein-likelihood", default="nbmixture")
     parser.add_argument("--no-report", action="store_true", help="skip report.md and figures")
@@ -49,7 +72,15 @@ def main(argv: list[str] | None = None) -> None:
     """Run the benchmark and write its report."""
     args = _parser().parse_args(argv)
     settings = dict(PRESETS.get(args.preset, {}))
-    for key in ("data", "models", "seeds", "budgets", "max_epochs", "min_cells_per_label", "exclude_labels"):
+    for key in (
+        "data",
+        "models",
+        "seeds",
+        "budgets",
+        "max_epochs",
+        "min_cells_per_label",
+        "exclude_labels",
+    ):
         value = getattr(args, key)
         if value is not None:
             settings[key] = value
@@ -64,7 +95,9 @@ def main(argv: list[str] | None = None) -> None:
         data=settings["data"],
         models=[m.strip() for m in settings["models"].split(",") if m.strip()],
         seeds=settings["seeds"],
-        budgets=[b.strip() for b in settings["budgets"].split(",")] if settings.get("budgets") else None,
+        budgets=[b.strip() for b in settings["budgets"].split(",")]
+        if settings.get("budgets")
+        else None,
         out=args.out,
         labels_key=args.labels_key,
         batch_key=args.batch_key,

@@ -21,7 +21,9 @@ VALIDATION_FRACTION = 0.1  # of the training cells
 MIN_CELLS_FOR_SPLIT = 10
 
 
-def load_benchmark_data(data: str | Path, labels_key: str, batch_key: str | None = None) -> tuple[str, MuData]:
+def load_benchmark_data(
+    data: str | Path, labels_key: str, batch_key: str | None = None
+) -> tuple[str, MuData]:
     """Load a bundled dataset by name or an ``.h5mu`` path; return ``(name, mdata)``.
 
     Labels and batches are looked up in ``mdata.obs`` and then in the modalities' ``.obs``.
@@ -38,8 +40,8 @@ def load_benchmark_data(data: str | Path, labels_key: str, batch_key: str | None
         name = str(data)
         if name not in MUDATA_FILES:
             raise ValueError(
-                f"Unknown dataset {name!r}: pass the path of an .h5mu file with `rna` and `prot` raw "
-                f"counts, or one of the bundled datasets {list(MUDATA_FILES)}."
+                f"Unknown dataset {name!r}: pass the path of an .h5mu file with `rna` and `prot` "
+                f"raw counts, or one of the bundled datasets {list(MUDATA_FILES)}."
             )
         mdata = getattr(datasets, name)()
     missing = {RNA_MOD, PROTEIN_MOD} - set(mdata.mod)
@@ -57,12 +59,17 @@ def load_benchmark_data(data: str | Path, labels_key: str, batch_key: str | None
 def _find_obs_column(mdata: MuData, key: str, role: str, name: str) -> pd.Series:
     if key in mdata.obs:
         return mdata.obs[key]
-    for mod_name, modality in mdata.mod.items():
+    for _, modality in mdata.mod.items():
         if key in modality.obs:
             return modality.obs[key].reindex(mdata.obs_names)
-    hint = " The benchmark compares cells per cell type, so it needs labels." if role == "labels" else ""
+    hint = (
+        " The benchmark compares cells per cell type, so it needs labels."
+        if role == "labels"
+        else ""
+    )
     raise ValueError(
-        f"{name}: no column {key!r} with {role} in `.obs` of the MuData or of its modalities.{hint} "
+        f"{name}: no column {key!r} with {role} in `.obs` of the MuData or of its "
+        f"modalities.{hint} "
         f"Pass the right key (`--labels-key` / `--batch-key`)."
     )
 
@@ -71,7 +78,8 @@ def check_labels_for_split(labels: pd.Series, min_cells: int = MIN_CELLS_FOR_SPL
     """Refuse labels too rare for a stratified train/validation/test split."""
     if labels.isna().any():
         raise ValueError(
-            f"{int(labels.isna().sum())} cells have no label; drop them or label them before benchmarking."
+            f"{int(labels.isna().sum())} cells have no label; drop them or label them before "
+            "benchmarking."
         )
     counts = labels.value_counts()
     rare = counts[counts < min_cells]
@@ -79,16 +87,21 @@ def check_labels_for_split(labels: pd.Series, min_cells: int = MIN_CELLS_FOR_SPL
         raise ValueError(
             f"{len(rare)} label(s) have fewer than {min_cells} cells, too few for a stratified "
             f"train/validation/test split: {rare.to_dict()}. Drop them explicitly with "
-            f"`min_cells_per_label={min_cells}` (`--min-cells-per-label {min_cells}`) or merge them."
+            f"`min_cells_per_label={min_cells}` (`--min-cells-per-label {min_cells}`) or merge "
+            "them."
         )
 
 
-def exclude_cells_with_labels(mdata: MuData, labels_key: str, labels) -> tuple[MuData, dict[str, int]]:
+def exclude_cells_with_labels(
+    mdata: MuData, labels_key: str, labels
+) -> tuple[MuData, dict[str, int]]:
     """Remove the cells of the given labels; return how many cells each removed label had."""
     counts = mdata.obs[labels_key].astype(str).value_counts()
     unknown = sorted(set(map(str, labels)) - set(counts.index))
     if unknown:
-        raise ValueError(f"Cannot exclude unknown label(s) {unknown}; the labels are {sorted(counts.index)}.")
+        raise ValueError(
+            f"Cannot exclude unknown label(s) {unknown}; the labels are {sorted(counts.index)}."
+        )
     removed = counts[counts.index.isin(list(map(str, labels)))]
     keep = ~mdata.obs[labels_key].astype(str).isin(removed.index).to_numpy()
     subset = mdata[keep].copy()
@@ -96,7 +109,9 @@ def exclude_cells_with_labels(mdata: MuData, labels_key: str, labels) -> tuple[M
     return subset, {str(k): int(v) for k, v in removed.items()}
 
 
-def drop_rare_labels(mdata: MuData, labels_key: str, min_cells: int) -> tuple[MuData, dict[str, int]]:
+def drop_rare_labels(
+    mdata: MuData, labels_key: str, min_cells: int
+) -> tuple[MuData, dict[str, int]]:
     """Remove cells of labels with fewer than ``min_cells`` cells; return what was dropped."""
     counts = mdata.obs[labels_key].astype(str).value_counts()
     return exclude_cells_with_labels(mdata, labels_key, counts.index[counts < min_cells])
@@ -115,9 +130,14 @@ def stratified_split(labels: pd.Series, seed: int) -> Split:
     """80/20 train/test stratified by label, then 10% of train as validation (stratified)."""
     positions = np.arange(len(labels))
     values = labels.astype(str).to_numpy()
-    train_validation, test = train_test_split(positions, test_size=TEST_FRACTION, stratify=values, random_state=seed)
+    train_validation, test = train_test_split(
+        positions, test_size=TEST_FRACTION, stratify=values, random_state=seed
+    )
     train, validation = train_test_split(
-        train_validation, test_size=VALIDATION_FRACTION, stratify=values[train_validation], random_state=seed
+        train_validation,
+        test_size=VALIDATION_FRACTION,
+        stratify=values[train_validation],
+        random_state=seed,
     )
     return Split(np.sort(train), np.sort(validation), np.sort(test))
 
@@ -125,5 +145,7 @@ def stratified_split(labels: pd.Series, seed: int) -> Split:
 def detected_genes(mdata: MuData, min_cells: int = 10) -> np.ndarray:
     """Boolean mask of genes detected (count > 0) in at least ``min_cells`` cells."""
     counts = mdata[RNA_MOD].X
-    detected = (counts > 0).sum(axis=0) if sp.issparse(counts) else (np.asarray(counts) > 0).sum(axis=0)
+    detected = (
+        (counts > 0).sum(axis=0) if sp.issparse(counts) else (np.asarray(counts) > 0).sum(axis=0)
+    )
     return np.asarray(detected).ravel() >= min_cells

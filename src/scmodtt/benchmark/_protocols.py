@@ -5,7 +5,8 @@
   Gaussian per label to the latent means of the training cells, draw ``z``, decode, draw counts.
 - ``linear``: PCA of the shared normalized space, a Gaussian per label in PC space, inverse
   transform (no training; after Souza & Mehta 2026).
-- ``oracle``: a bootstrap of real training cells per label, the ceiling every model is judged against.
+- ``oracle``: a bootstrap of real training cells per label, the ceiling every model is judged
+  against.
 
 Library sizes of generated cells are drawn per label from the training cells (log-normal), the
 same rule MODTT's own :meth:`~scmodtt.MODTT.sample` uses.
@@ -49,13 +50,19 @@ def _per_label_gaussian_draws(
         rows = values[labels == label]
         target = wanted == label
         mean = rows.mean(axis=0)
-        covariance = np.cov(rows, rowvar=False) if len(rows) > 1 else np.zeros((values.shape[1],) * 2)
+        covariance = (
+            np.cov(rows, rowvar=False) if len(rows) > 1 else np.zeros((values.shape[1],) * 2)
+        )
         covariance = np.atleast_2d(covariance) + _COVARIANCE_RIDGE * np.eye(values.shape[1])
-        draws[target] = rng.multivariate_normal(mean, covariance, size=int(target.sum()), method="cholesky")
+        draws[target] = rng.multivariate_normal(
+            mean, covariance, size=int(target.sum()), method="cholesky"
+        )
     return draws
 
 
-def _log_library_draws(counts, labels: np.ndarray, wanted: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _log_library_draws(
+    counts, labels: np.ndarray, wanted: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
     """Per-label log-normal draws of library size, ``(n_wanted, 1)`` log values."""
     log_library = np.log(np.maximum(np.asarray(counts.sum(axis=1)).ravel(), 1.0))[:, None]
     return _per_label_gaussian_draws(log_library, labels, wanted, rng)
@@ -100,15 +107,25 @@ def oracle(train: MuData, labels_key: str, label_counts: pd.Series, seed: int) -
     picks = np.empty(len(wanted), dtype=np.int64)
     for label in np.unique(wanted):
         target = wanted == label
-        picks[target] = rng.choice(np.flatnonzero(train_labels == label), size=int(target.sum()), replace=True)
+        picks[target] = rng.choice(
+            np.flatnonzero(train_labels == label), size=int(target.sum()), replace=True
+        )
     return synthetic_mudata(
-        train[RNA_MOD].X[picks].toarray() if sp.issparse(train[RNA_MOD].X) else train[RNA_MOD].X[picks],
-        train[PROTEIN_MOD].X[picks].toarray() if sp.issparse(train[PROTEIN_MOD].X) else train[PROTEIN_MOD].X[picks],
-        wanted, train, labels_key,
+        train[RNA_MOD].X[picks].toarray()
+        if sp.issparse(train[RNA_MOD].X)
+        else train[RNA_MOD].X[picks],
+        train[PROTEIN_MOD].X[picks].toarray()
+        if sp.issparse(train[PROTEIN_MOD].X)
+        else train[PROTEIN_MOD].X[picks],
+        wanted,
+        train,
+        labels_key,
     )
 
 
-def linear(train: MuData, labels_key: str, label_counts: pd.Series, seed: int, n_components: int = 50) -> SharedSpace:
+def linear(
+    train: MuData, labels_key: str, label_counts: pd.Series, seed: int, n_components: int = 50
+) -> SharedSpace:
     """PCA of the shared space, a Gaussian per label in PC space, inverse transform.
 
     The baseline generates normalized values, not counts, so it returns them as a
@@ -127,8 +144,11 @@ def linear(train: MuData, labels_key: str, label_counts: pd.Series, seed: int, n
         index=pd.Index([f"synthetic_{i}" for i in range(len(wanted))]),
     )
     return SharedSpace(
-        rna=generated[:, :n_genes], protein=generated[:, n_genes:],
-        gene_names=real.gene_names, protein_names=real.protein_names, obs=obs,
+        rna=generated[:, :n_genes],
+        protein=generated[:, n_genes:],
+        gene_names=real.gene_names,
+        protein_names=real.protein_names,
+        obs=obs,
     )
 
 
@@ -139,7 +159,13 @@ def native(model, labels_key: str, label_counts: pd.Series, seed: int) -> MuData
 
 
 def latent_gaussian(
-    model, family: str, train: MuData, train_indices: np.ndarray, labels_key: str, label_counts: pd.Series, seed: int
+    model,
+    family: str,
+    train: MuData,
+    train_indices: np.ndarray,
+    labels_key: str,
+    label_counts: pd.Series,
+    seed: int,
 ) -> MuData:
     """Gaussian per label on the training cells' latent means; decode with the model's own decoder.
 
@@ -155,13 +181,19 @@ def latent_gaussian(
         synthetic = model.generate_from_latent(z, labels=wanted, seed=seed)
         return _as_benchmark_mudata(synthetic, labels_key)
     rna_log_library = _log_library_draws(train[RNA_MOD].X, train_labels, wanted, rng)
-    registered_batches = np.asarray(model.adata_manager.get_from_registry("batch")).ravel()[train_indices]
-    batch_index = torch.as_tensor(_batch_draws(registered_batches, train_labels, wanted, rng))[:, None]
+    registered_batches = np.asarray(model.adata_manager.get_from_registry("batch")).ravel()[
+        train_indices
+    ]
+    batch_index = torch.as_tensor(_batch_draws(registered_batches, train_labels, wanted, rng))[
+        :, None
+    ]
     z_t = torch.as_tensor(z)
     with torch.inference_mode(), _torch_seed(seed):
         model.module.eval()
         if family == "scvi":
-            outputs = model.module.generative(z_t, torch.as_tensor(rna_log_library, dtype=torch.float32), batch_index)
+            outputs = model.module.generative(
+                z_t, torch.as_tensor(rna_log_library, dtype=torch.float32), batch_index
+            )
             counts = outputs["px"].sample().numpy()
             n_genes = train[RNA_MOD].n_vars
             rna_counts, protein_counts = counts[:, :n_genes], counts[:, n_genes:]
@@ -173,15 +205,24 @@ def latent_gaussian(
             rna_counts = NegativeBinomial(mu=px["rate"], theta=px["r"]).sample().numpy()
             # 1.4.2's own sampler ignores the learned per-batch capture efficiency and draws
             # protein counts several-fold too large; `py_norm_` applies it.
-            protein_counts = NegativeBinomialMixture(
-                mu1=py["rate_back"], mu2=py["rate_fore"], theta1=py["r"], mixture_logits=py["mixing"]
-            ).sample().numpy()
+            protein_counts = (
+                NegativeBinomialMixture(
+                    mu1=py["rate_back"],
+                    mu2=py["rate_fore"],
+                    theta1=py["r"],
+                    mixture_logits=py["mixing"],
+                )
+                .sample()
+                .numpy()
+            )
         else:
             raise ValueError(f"No latent decoder for model family {family!r}.")
     return synthetic_mudata(rna_counts, protein_counts, wanted, train, labels_key)
 
 
-def _batch_draws(batch_codes: np.ndarray, labels: np.ndarray, wanted: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _batch_draws(
+    batch_codes: np.ndarray, labels: np.ndarray, wanted: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
     """Each new cell takes the batch of a random training cell of its label."""
     draws = np.empty(len(wanted), dtype=np.int64)
     for label in np.unique(wanted):

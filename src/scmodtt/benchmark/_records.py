@@ -22,7 +22,13 @@ class ResultsFile:
         if self.path.exists():
             existing = self.read()
             self._finished = set(
-                zip(existing["dataset"], existing["model"], existing["seed"].astype(int), existing["budget"].astype(str), strict=True)
+                zip(
+                    existing["dataset"],
+                    existing["model"],
+                    existing["seed"].astype(int),
+                    existing["budget"].astype(str),
+                    strict=True,
+                )
             )
 
     def read(self) -> pd.DataFrame:
@@ -41,5 +47,11 @@ class ResultsFile:
         rows = rows[COLUMNS]
         rows.to_csv(self.path, mode="a", header=not self.path.exists(), index=False)
         self._finished |= set(
-            zip(rows["dataset"], rows["model"], rows["seed"].astype(int), rows["budget"].astype(str), strict=True)
+            zip(
+                rows["dataset"],
+                rows["model"],
+                rows["seed"].astype(int),
+                rows["budget"].astype(str),
+                strict=True,
+            )
         )

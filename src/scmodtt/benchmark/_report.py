@@ -432,7 +432,9 @@ def _reproduce_notes(runs: pd.DataFrame, metadata: dict) -> list[str]:
             f"`scmodtt.benchmark.run(seeds={seeds}, ...)`"
         )
     if metadata.get("dropped_labels") and "min_cells_per_label" not in metadata:
-        notes.append("labels were dropped: pass the same `--min-cells-per-label` / `--exclude-labels`")
+        notes.append(
+            "labels were dropped: pass the same `--min-cells-per-label` / `--exclude-labels`"
+        )
     if not metadata:
         notes.append(
             f"no metadata_{runs['dataset'].iloc[0]}.json: data and epochs are not recorded"

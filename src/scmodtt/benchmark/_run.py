@@ -16,7 +16,6 @@ from mudata import MuData
 from tqdm.auto import tqdm
 
 from .. import metrics, pp
-from ..model._membership import read_membership
 from . import _protocols as protocols
 from ._budget import BudgetSolver, parse_budget
 from ._data import (
@@ -44,7 +43,10 @@ _SIZED_VARIANTS = {"modtt-tt": "tt", "modtt-dense": "dense", "flat": "flat"}
 
 @dataclass(frozen=True)
 class BenchmarkModel:
-    """A model name as the benchmark reads it: ``"modtt-tt"``, ``"modtt-dense:random"``, ``"oracle"``."""
+    """A model name as the benchmark reads it.
+
+    For example ``"modtt-tt"``, ``"modtt-dense:random"`` or ``"oracle"``.
+    """
 
     name: str
     base: str
@@ -55,9 +57,15 @@ class BenchmarkModel:
         base, _, method = name.partition(":")
         known = sorted([*MODELS, *TRAINING_FREE])
         if base not in known:
-            raise ValueError(f"Unknown model {name!r}; the benchmark knows {known} (MODTT ones may take ':random' or ':hallmark').")
+            raise ValueError(
+                f"Unknown model {name!r}; the benchmark knows {known} "
+                "(MODTT ones may take ':random' or ':hallmark')."
+            )
         if method and (not base.startswith("modtt") or method not in MODULE_METHODS):
-            raise ValueError(f"Model {name!r}: only modtt-tt/modtt-dense take a module method, one of {MODULE_METHODS}.")
+            raise ValueError(
+                f"Model {name!r}: only modtt-tt/modtt-dense take a module method, "
+                f"one of {MODULE_METHODS}."
+            )
         return cls(name, base, method or "ward")
 
     @property
@@ -131,7 +139,9 @@ def run(
 
     Returns
     -------
-    All rows of ``out/results.csv``: ``dataset, model, protocol, seed, budget, n_params, metric, value``.
+    All rows of ``out/results.csv``:
+    ``dataset, model, protocol, seed, budget, n_params, metric, value``.
+
     """
     parsed = [BenchmarkModel.parse(name) for name in models]
     seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
@@ -144,7 +154,9 @@ def run(
     if min_cells_per_label is not None:
         mdata, rare = drop_rare_labels(mdata, labels_key, min_cells_per_label)
         dropped.update(rare)
-    check_labels_for_split(mdata.obs[labels_key], max(min_cells_per_label or 0, MIN_CELLS_FOR_SPLIT))
+    check_labels_for_split(
+        mdata.obs[labels_key], max(min_cells_per_label or 0, MIN_CELLS_FOR_SPLIT)
+    )
 
     out = Path(out)
     results = ResultsFile(out / "results.csv")
@@ -162,7 +174,13 @@ def run(
         if not seed_runs:
             continue
         context = _SeedContext.build(
-            mdata, name, labels_key, batch_key, seed, n_top_genes, n_modules,
+            mdata,
+            name,
+            labels_key,
+            batch_key,
+            seed,
+            n_top_genes,
+            n_modules,
             {m.module_method for _, m, _ in seed_runs if m.family == "modtt"},
             out / "synthetic" if seed == seed_list[0] else None,
             budget_list[0],
@@ -171,16 +189,30 @@ def run(
         for _, model, budget in seed_runs:
             bar.set_postfix_str(f"seed {seed} {model.name} {budget}")
             rows, info = _run_one(
-                context, model, budget, targets.get(budget), max_epochs, gene_likelihood, protein_likelihood, metric_min_cells
+                context,
+                model,
+                budget,
+                targets.get(budget),
+                max_epochs,
+                gene_likelihood,
+                protein_likelihood,
+                metric_min_cells,
             )
             results.append(rows)
             run_log.append(info)
             bar.update()
     bar.close()
     settings = {
-        "labels_key": labels_key, "batch_key": batch_key, "max_epochs": max_epochs, "n_top_genes": n_top_genes,
-        "n_modules": n_modules, "min_cells_per_label": min_cells_per_label, "exclude_labels": list(exclude_labels),
-        "metric_min_cells": metric_min_cells, "gene_likelihood": gene_likelihood, "protein_likelihood": protein_likelihood,
+        "labels_key": labels_key,
+        "batch_key": batch_key,
+        "max_epochs": max_epochs,
+        "n_top_genes": n_top_genes,
+        "n_modules": n_modules,
+        "min_cells_per_label": min_cells_per_label,
+        "exclude_labels": list(exclude_labels),
+        "metric_min_cells": metric_min_cells,
+        "gene_likelihood": gene_likelihood,
+        "protein_likelihood": protein_likelihood,
     }
     _write_metadata(out, name, data, parsed, seed_list, budget_list, settings, dropped, run_log)
     return results.read()
@@ -205,7 +237,17 @@ class _SeedContext:
 
     @classmethod
     def build(
-        cls, mdata, dataset, labels_key, batch_key, seed, n_top_genes, n_modules, methods, embeddings_folder, embedding_budget
+        cls,
+        mdata,
+        dataset,
+        labels_key,
+        batch_key,
+        seed,
+        n_top_genes,
+        n_modules,
+        methods,
+        embeddings_folder,
+        embedding_budget,
     ) -> _SeedContext:
         split = stratified_split(mdata.obs[labels_key], seed)
         fit_positions = np.sort(np.concatenate([split.train, split.validation]))
@@ -220,9 +262,21 @@ class _SeedContext:
         pairs = pairs[pairs["kept"]] if "kept" in pairs else pairs
         test = _with_genes(mdata[split.test].copy(), genes)
         return cls(
-            dataset, seed, labels_key, batch_key, fit, train, fit[~is_train].copy(), test,
-            Split(np.flatnonzero(is_train), np.flatnonzero(~is_train), np.array([], dtype=np.int64)),
-            pairs, test.obs[labels_key].astype(str).value_counts().sort_index(), embeddings_folder, embedding_budget,
+            dataset,
+            seed,
+            labels_key,
+            batch_key,
+            fit,
+            train,
+            fit[~is_train].copy(),
+            test,
+            Split(
+                np.flatnonzero(is_train), np.flatnonzero(~is_train), np.array([], dtype=np.int64)
+            ),
+            pairs,
+            test.obs[labels_key].astype(str).value_counts().sort_index(),
+            embeddings_folder,
+            embedding_budget,
         )
 
 
@@ -250,24 +304,51 @@ def _modules_key(method: str) -> str:
     return f"modtt_modules_{method}"
 
 
-def _add_modules(fit: MuData, method: str, is_train: np.ndarray, n_modules: dict | None, seed: int) -> None:
+def _add_modules(
+    fit: MuData, method: str, is_train: np.ndarray, n_modules: dict | None, seed: int
+) -> None:
     from .. import datasets
 
     n_modules = n_modules or {"rna": 50, "prot": 20}
     key = _modules_key(method)
     if method == "ward":
-        pp.find_modules(fit, n_modules=n_modules, method="ward", key_added=key, cells=is_train, seed=seed)
+        pp.find_modules(
+            fit, n_modules=n_modules, method="ward", key_added=key, cells=is_train, seed=seed
+        )
     elif method == "random":
         if _modules_key("ward") not in fit[RNA_MOD].varm:
             _add_modules(fit, "ward", is_train, n_modules, seed)
-        pp.find_modules(fit, n_modules=n_modules, method="random", key_added=key, cells=is_train, seed=seed, partition_key=_modules_key("ward"))
+        pp.find_modules(
+            fit,
+            n_modules=n_modules,
+            method="random",
+            key_added=key,
+            cells=is_train,
+            seed=seed,
+            partition_key=_modules_key("ward"),
+        )
     else:
-        pp.find_modules(fit, n_modules=n_modules, method="gene_sets", gene_sets=datasets.gene_sets("hallmark"), key_added=key, cells=is_train, seed=seed)
+        pp.find_modules(
+            fit,
+            n_modules=n_modules,
+            method="gene_sets",
+            gene_sets=datasets.gene_sets("hallmark"),
+            key_added=key,
+            cells=is_train,
+            seed=seed,
+        )
 
 
 # ---------------------------------------------------------------------- one run
 def _run_one(
-    context: _SeedContext, model: BenchmarkModel, budget: str, target: int | None, max_epochs, gene_likelihood, protein_likelihood, metric_min_cells
+    context: _SeedContext,
+    model: BenchmarkModel,
+    budget: str,
+    target: int | None,
+    max_epochs,
+    gene_likelihood,
+    protein_likelihood,
+    metric_min_cells,
 ):
     seed, labels_key = context.seed, context.labels_key
     scvi.settings.seed = seed
@@ -279,11 +360,17 @@ def _run_one(
         kwargs = {}
         if model.family == "modtt":
             kwargs = {"gene_likelihood": gene_likelihood, "protein_likelihood": protein_likelihood}
-            fit.mod[RNA_MOD].varm["modtt_modules"] = fit[RNA_MOD].varm[_modules_key(model.module_method)]
-            fit.mod[PROTEIN_MOD].varm["modtt_modules"] = fit[PROTEIN_MOD].varm[_modules_key(model.module_method)]
+            fit.mod[RNA_MOD].varm["modtt_modules"] = fit[RNA_MOD].varm[
+                _modules_key(model.module_method)
+            ]
+            fit.mod[PROTEIN_MOD].varm["modtt_modules"] = fit[PROTEIN_MOD].varm[
+                _modules_key(model.module_method)
+            ]
             if target is not None:
                 kwargs.update(_sized_kwargs(fit, context, model, target, kwargs))
-        trained = build_model(model.base, fit, labels_key=labels_key, batch_key=context.batch_key, **kwargs)
+        trained = build_model(
+            model.base, fit, labels_key=labels_key, batch_key=context.batch_key, **kwargs
+        )
         n_params = n_parameters(trained)
         timer = EpochTimer()
         start = time.perf_counter()
@@ -303,15 +390,40 @@ def _run_one(
         synthetic = _generate(protocol, trained, model, context)
         seconds = time.perf_counter() - start
         scores = metrics.evaluate(
-            context.test, synthetic, context.pairs, labels_key=labels_key,
-            real_train=context.train, reference=context.validation, seed=seed, min_cells=metric_min_cells,
+            context.test,
+            synthetic,
+            context.pairs,
+            labels_key=labels_key,
+            real_train=context.train,
+            reference=context.validation,
+            seed=seed,
+            min_cells=metric_min_cells,
         )
         scores = scores[["metric", "value"]].copy()
         extra = {"sample_cells_per_s": synthetic.n_obs / seconds}
         if trained is not None:
-            extra.update({k: info[k] for k in ("train_seconds", "epochs", "median_epoch_seconds", "peak_memory_increase_mib")})
-        scores = pd.concat([scores, pd.DataFrame({"metric": list(extra), "value": list(extra.values())})])
-        scores = scores.assign(dataset=context.dataset, model=model.name, protocol=protocol, seed=seed, budget=budget, n_params=n_params)
+            extra.update(
+                {
+                    k: info[k]
+                    for k in (
+                        "train_seconds",
+                        "epochs",
+                        "median_epoch_seconds",
+                        "peak_memory_increase_mib",
+                    )
+                }
+            )
+        scores = pd.concat(
+            [scores, pd.DataFrame({"metric": list(extra), "value": list(extra.values())})]
+        )
+        scores = scores.assign(
+            dataset=context.dataset,
+            model=model.name,
+            protocol=protocol,
+            seed=seed,
+            budget=budget,
+            n_params=n_params,
+        )
         rows.append(scores)
         _save_embedding(context, model, protocol, budget, synthetic)
     return pd.concat(rows, ignore_index=True), info
@@ -323,21 +435,37 @@ def _protocols_for(model: BenchmarkModel) -> list[str]:
     return ["native", "latent_gaussian"] if model.family == "modtt" else ["latent_gaussian"]
 
 
-def _sized_kwargs(fit: MuData, context: _SeedContext, model: BenchmarkModel, target: int, likelihoods: dict) -> dict:
+def _sized_kwargs(
+    fit: MuData, context: _SeedContext, model: BenchmarkModel, target: int, likelihoods: dict
+) -> dict:
     probe_data = fit.copy()
-    probe = build_model("modtt-tt", probe_data, labels_key=context.labels_key, batch_key=context.batch_key, **likelihoods)
+    probe = build_model(
+        "modtt-tt",
+        probe_data,
+        labels_key=context.labels_key,
+        batch_key=context.batch_key,
+        **likelihoods,
+    )
     solver = BudgetSolver.from_model(probe)
     config, _ = solver.solve(_SIZED_VARIANTS[model.base], target)
     return config
 
 
-def _train(model, spec: BenchmarkModel, context: _SeedContext, max_epochs, timer: EpochTimer) -> None:
-    indexing = [context.split_in_fit.train, context.split_in_fit.validation, np.array([], dtype=np.int64)]
+def _train(
+    model, spec: BenchmarkModel, context: _SeedContext, max_epochs, timer: EpochTimer
+) -> None:
+    indexing = [
+        context.split_in_fit.train,
+        context.split_in_fit.validation,
+        np.array([], dtype=np.int64),
+    ]
     common = {"max_epochs": max_epochs, "enable_progress_bar": False, "callbacks": [timer]}
     if spec.family == "totalvi":
         model.train(**common, external_indexing=indexing)
     elif spec.family == "scvi":
-        model.train(**common, datasplitter_kwargs={"external_indexing": indexing}, early_stopping=True)
+        model.train(
+            **common, datasplitter_kwargs={"external_indexing": indexing}, early_stopping=True
+        )
     else:
         model.train(**common, datasplitter_kwargs={"external_indexing": indexing})
 
@@ -350,7 +478,9 @@ def _generate(protocol: str, trained, model: BenchmarkModel, context: _SeedConte
         return protocols.linear(context.train, labels_key, counts, seed)
     if protocol == "native":
         return protocols.native(trained, labels_key, counts, seed)
-    return protocols.latent_gaussian(trained, model.family, context.train, context.split_in_fit.train, labels_key, counts, seed)
+    return protocols.latent_gaussian(
+        trained, model.family, context.train, context.split_in_fit.train, labels_key, counts, seed
+    )
 
 
 def _save_real_embedding(context: _SeedContext) -> None:
@@ -366,7 +496,9 @@ def _save_real_embedding(context: _SeedContext) -> None:
     )
 
 
-def _save_embedding(context: _SeedContext, model: BenchmarkModel, protocol: str, budget: str, synthetic: MuData) -> None:
+def _save_embedding(
+    context: _SeedContext, model: BenchmarkModel, protocol: str, budget: str, synthetic: MuData
+) -> None:
     """Keep the first seed's synthetic cells (shared space) for the report's UMAP figures.
 
     Sized models are kept at the first budget; the others have only their default size.
@@ -375,7 +507,9 @@ def _save_embedding(context: _SeedContext, model: BenchmarkModel, protocol: str,
     if folder is None or (model.sized and budget != context.embedding_budget):
         return
     folder.mkdir(parents=True, exist_ok=True)
-    space = synthetic if isinstance(synthetic, metrics.SharedSpace) else metrics.shared_space(synthetic)
+    space = (
+        synthetic if isinstance(synthetic, metrics.SharedSpace) else metrics.shared_space(synthetic)
+    )
     np.savez_compressed(
         folder / f"{context.dataset}__{model.name.replace(':', '-')}__{protocol}.npz",
         values=space.X.astype(np.float32),
@@ -383,7 +517,9 @@ def _save_embedding(context: _SeedContext, model: BenchmarkModel, protocol: str,
     )
 
 
-def _write_metadata(out: Path, name, data, models, seeds, budgets, settings, dropped, run_log) -> None:
+def _write_metadata(
+    out: Path, name, data, models, seeds, budgets, settings, dropped, run_log
+) -> None:
     from importlib.metadata import version
 
     from ._timing import peak_rss_mib
@@ -398,7 +534,19 @@ def _write_metadata(out: Path, name, data, models, seeds, budgets, settings, dro
         "budgets": budgets,
         **settings,
         "dropped_labels": dropped,
-        "versions": {pkg: version(pkg) for pkg in ("scmodtt", "scvi-tools", "torch", "tensorly-torch", "scanpy", "anndata", "mudata", "scikit-learn")},
+        "versions": {
+            pkg: version(pkg)
+            for pkg in (
+                "scmodtt",
+                "scvi-tools",
+                "torch",
+                "tensorly-torch",
+                "scanpy",
+                "anndata",
+                "mudata",
+                "scikit-learn",
+            )
+        },
         "process_peak_rss_mib": peak_rss_mib(),
         "runs": previous["runs"] + run_log,
     }

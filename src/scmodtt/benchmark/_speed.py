@@ -55,6 +55,7 @@ def measure_training_speed(
     Returns
     -------
     ``(runs, summary)``: one row per run, and per model the medians and the ratios to ``reference``.
+
     """
     unknown = sorted(set(models) - MODELS.keys())
     if unknown:
@@ -65,21 +66,31 @@ def measure_training_speed(
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "run.json"
             command = [
-                sys.executable, "-m", "scmodtt.benchmark._speed_worker", str(mdata_path), name,
-                str(n_warmup_epochs + n_epochs), str(out), str(labels_key), str(batch_key), str(seed),
+                sys.executable,
+                "-m",
+                "scmodtt.benchmark._speed_worker",
+                str(mdata_path),
+                name,
+                str(n_warmup_epochs + n_epochs),
+                str(out),
+                str(labels_key),
+                str(batch_key),
+                str(seed),
             ]
             subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
             result = json.loads(out.read_text())
         timed = result["epoch_seconds"][n_warmup_epochs:]
-        rows.append({
-            "model": name,
-            "repeat": repeat,
-            "n_params": result["n_params"],
-            "median_epoch_s": float(np.median(timed)),
-            "peak_rss_mib": result["peak_rss_mib"],
-            "data_rss_mib": result["data_rss_mib"],
-            "epoch_seconds": json.dumps([round(s, 4) for s in timed]),
-        })
+        rows.append(
+            {
+                "model": name,
+                "repeat": repeat,
+                "n_params": result["n_params"],
+                "median_epoch_s": float(np.median(timed)),
+                "peak_rss_mib": result["peak_rss_mib"],
+                "data_rss_mib": result["data_rss_mib"],
+                "epoch_seconds": json.dumps([round(s, 4) for s in timed]),
+            }
+        )
     runs = pd.DataFrame(rows)
     summary = runs.groupby("model", sort=False).agg(
         n_params=("n_params", "first"),
@@ -90,5 +101,7 @@ def measure_training_speed(
     summary["model_rss_mib"] = summary["peak_rss_mib"] - summary["data_rss_mib"]
     if reference in summary.index:
         for column in ("median_epoch_s", "peak_rss_mib", "model_rss_mib", "n_params"):
-            summary[f"{column}_ratio_to_{reference}"] = summary[column] / summary.loc[reference, column]
+            summary[f"{column}_ratio_to_{reference}"] = (
+                summary[column] / summary.loc[reference, column]
+            )
     return runs, summary

@@ -17,21 +17,28 @@ def main(argv: list[str]) -> None:
     mdata = mudata.read_h5mu(path)
     data_rss = peak_rss_mib()
     model = build_model(
-        name, mdata, labels_key=None if labels_key == "None" else labels_key,
+        name,
+        mdata,
+        labels_key=None if labels_key == "None" else labels_key,
         batch_key=None if batch_key == "None" else batch_key,
     )
     timer = EpochTimer()
     model.train(
-        max_epochs=int(n_epochs), early_stopping=False, enable_progress_bar=False,
+        max_epochs=int(n_epochs),
+        early_stopping=False,
+        enable_progress_bar=False,
         callbacks=[timer],
     )
     with open(out, "w") as handle:
-        json.dump({
-            "epoch_seconds": timer.seconds,
-            "n_params": n_parameters(model),
-            "peak_rss_mib": peak_rss_mib(),
-            "data_rss_mib": data_rss,
-        }, handle)
+        json.dump(
+            {
+                "epoch_seconds": timer.seconds,
+                "n_params": n_parameters(model),
+                "peak_rss_mib": peak_rss_mib(),
+                "data_rss_mib": data_rss,
+            },
+            handle,
+        )
 
 
 if __name__ == "__main__":

@@ -42,9 +42,13 @@ def _modtt(mdata: MuData, labels_key: str | None, batch_key: str | None, **kwarg
     return MODTT(mdata, **kwargs)
 
 
-def _totalvi(mdata: MuData, labels_key: str | None, batch_key: str | None, **kwargs) -> scvi.model.TOTALVI:
+def _totalvi(
+    mdata: MuData, labels_key: str | None, batch_key: str | None, **kwargs
+) -> scvi.model.TOTALVI:
     protein = mdata[PROTEIN_MOD]
-    protein.layers[DENSE_PROTEIN_LAYER] = protein.X.toarray() if sp.issparse(protein.X) else np.asarray(protein.X)
+    protein.layers[DENSE_PROTEIN_LAYER] = (
+        protein.X.toarray() if sp.issparse(protein.X) else np.asarray(protein.X)
+    )
     scvi.model.TOTALVI.setup_mudata(
         mdata,
         protein_layer=DENSE_PROTEIN_LAYER,
@@ -57,7 +61,10 @@ def _totalvi(mdata: MuData, labels_key: str | None, batch_key: str | None, **kwa
 def concatenated_counts(mdata: MuData) -> ad.AnnData:
     """RNA and protein counts side by side in one AnnData (scVI's view of CITE-seq data)."""
     rna, protein = mdata[RNA_MOD], mdata[PROTEIN_MOD]
-    var_names = [*(f"rna:{name}" for name in rna.var_names), *(f"prot:{name}" for name in protein.var_names)]
+    var_names = [
+        *(f"rna:{name}" for name in rna.var_names),
+        *(f"prot:{name}" for name in protein.var_names),
+    ]
     X = sp.hstack([sp.csr_matrix(rna.X), sp.csr_matrix(protein.X)]).tocsr()
     adata = ad.AnnData(X=X, obs=mdata.obs.copy())
     adata.var_names = var_names
@@ -65,22 +72,30 @@ def concatenated_counts(mdata: MuData) -> ad.AnnData:
     return adata
 
 
-def _scvi(mdata: MuData, labels_key: str | None, batch_key: str | None, **kwargs) -> scvi.model.SCVI:
+def _scvi(
+    mdata: MuData, labels_key: str | None, batch_key: str | None, **kwargs
+) -> scvi.model.SCVI:
     adata = concatenated_counts(mdata)
     scvi.model.SCVI.setup_anndata(adata, batch_key=batch_key, labels_key=labels_key)
     return scvi.model.SCVI(adata, **kwargs)
 
 
 MODELS: dict[str, ModelSpec] = {
-    "modtt-tt": ModelSpec("modtt-tt", "modtt", _modtt, {"architecture": "modular", "coupling": "tt"}),
-    "modtt-dense": ModelSpec("modtt-dense", "modtt", _modtt, {"architecture": "modular", "coupling": "dense"}),
+    "modtt-tt": ModelSpec(
+        "modtt-tt", "modtt", _modtt, {"architecture": "modular", "coupling": "tt"}
+    ),
+    "modtt-dense": ModelSpec(
+        "modtt-dense", "modtt", _modtt, {"architecture": "modular", "coupling": "dense"}
+    ),
     "flat": ModelSpec("flat", "modtt", _modtt, {"architecture": "flat"}),
     "scvi": ModelSpec("scvi", "scvi", _scvi),
     "totalvi": ModelSpec("totalvi", "totalvi", _totalvi),
 }
 
 
-def build_model(name: str, mdata: MuData, labels_key: str | None = None, batch_key: str | None = None, **kwargs):
+def build_model(
+    name: str, mdata: MuData, labels_key: str | None = None, batch_key: str | None = None, **kwargs
+):
     """Build the benchmark model ``name`` on ``mdata`` (registering it), untrained."""
     if name not in MODELS:
         raise ValueError(f"Unknown model {name!r}; the benchmark knows {sorted(MODELS)}.")

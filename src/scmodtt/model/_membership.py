@@ -1,4 +1,7 @@
-"""Module membership: from the ``.varm`` tables of each modality to the coordinate form the layers use."""
+"""Module membership.
+
+From the ``.varm`` tables of each modality to the coordinate form the layers use.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import numpy as np
 import pandas as pd
 from scvi import settings
 
-from .._constants import RESIDUAL_MODULE_SUFFIX
+from ..pp._membership import residual_name, with_residual
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,9 @@ def read_membership(adata_mod, mod_name: str, modules_key: str) -> pd.DataFrame:
         raise ValueError(
             f"`{mod_name}.varm[{modules_key!r}]` must hold booleans (feature in module or not)."
         )
-    membership = pd.DataFrame(values.astype(bool), index=adata_mod.var_names.copy(), columns=columns)
+    membership = pd.DataFrame(
+        values.astype(bool), index=adata_mod.var_names.copy(), columns=columns
+    )
     empty = membership.columns[~membership.any(axis=0).to_numpy()]
     if len(empty):
         raise ValueError(
@@ -66,21 +71,24 @@ def read_membership(adata_mod, mod_name: str, modules_key: str) -> pd.DataFrame:
 
 def with_residual_module(membership: pd.DataFrame, mod_name: str) -> pd.DataFrame:
     """Add one residual module holding the features that are in no module (warning how many)."""
-    unassigned = ~membership.any(axis=1).to_numpy()
-    if not unassigned.any():
-        return membership
-    residual = f"{mod_name}_{RESIDUAL_MODULE_SUFFIX}"
-    warnings.warn(
-        f"{int(unassigned.sum())} of {len(membership)} features of {mod_name!r} belong to no "
-        f"module; they are modelled together in a residual module {residual!r}.",
-        UserWarning,
-        stacklevel=settings.warnings_stacklevel,
-    )
-    return membership.assign(**{residual: unassigned})
+    unassigned = int((~membership.to_numpy().any(axis=1)).sum())
+    if unassigned:
+        warnings.warn(
+            f"{unassigned} of {len(membership)} features of {mod_name!r} belong to no module; "
+            f"they are modelled together in a residual module {residual_name(mod_name)!r}.",
+            UserWarning,
+            stacklevel=settings.warnings_stacklevel,
+        )
+    return with_residual(membership, mod_name)
 
 
-def layout_from_memberships(gene_membership: pd.DataFrame, protein_membership: pd.DataFrame) -> ModuleLayout:
-    """Coordinate form over ``[genes, proteins]``; protein modules are numbered after gene modules."""
+def layout_from_memberships(
+    gene_membership: pd.DataFrame, protein_membership: pd.DataFrame
+) -> ModuleLayout:
+    """Coordinate form over ``[genes, proteins]``.
+
+    Protein modules are numbered after gene modules.
+    """
     gene_features, gene_modules = np.nonzero(gene_membership.to_numpy())
     protein_features, protein_modules = np.nonzero(protein_membership.to_numpy())
     n_genes, n_gene_modules = gene_membership.shape

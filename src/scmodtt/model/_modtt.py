@@ -94,6 +94,7 @@ class MODTT(SyntheticCellsMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelC
     >>> model.train(max_epochs=50)
     >>> mdata.obsm["X_modtt"] = model.get_latent_representation()
     >>> synthetic = model.sample(n_per_label=200, seed=0)
+
     """
 
     _module_cls = MODTTVAE
@@ -160,7 +161,9 @@ class MODTT(SyntheticCellsMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelC
             protein_likelihood=protein_likelihood,
             use_label_prior=self._labels_key() is not None,
             balance_modalities=balance_modalities,
-            library_stats=_library_stats(rna_counts, protein_counts, labels, self.summary_stats.n_labels),
+            library_stats=_library_stats(
+                rna_counts, protein_counts, labels, self.summary_stats.n_labels
+            ),
         )
         counts = self.parameter_counts()
         shape = (
@@ -213,12 +216,17 @@ class MODTT(SyntheticCellsMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelC
             Which modality holds what: ``{"rna_layer": "rna", "protein_layer": "prot"}`` by
             default; ``"batch_key"`` and ``"labels_key"`` may name a modality whose ``.obs`` holds
             the column (``None``: ``mdata.obs``).
+        **kwargs
+            Passed to :meth:`scvi.data.AnnDataManager.register_fields`.
 
         Examples
         --------
         >>> scmodtt.MODTT.setup_mudata(
-        ...     mdata, labels_key="cell_type", modalities={"rna_layer": "rna", "protein_layer": "prot"}
+        ...     mdata,
+        ...     labels_key="cell_type",
+        ...     modalities={"rna_layer": "rna", "protein_layer": "prot"},
         ... )
+
         """
         if modalities is None:
             modalities = {"rna_layer": "rna", "protein_layer": "prot"}
@@ -250,7 +258,10 @@ class MODTT(SyntheticCellsMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelC
         )
         mudata_fields = [
             fields.MuDataLayerField(
-                REGISTRY_KEYS.X_KEY, rna_layer, mod_key=modalities.rna_layer, is_count_data=False,
+                REGISTRY_KEYS.X_KEY,
+                rna_layer,
+                mod_key=modalities.rna_layer,
+                is_count_data=False,
                 mod_required=True,
             ),
             fields.MuDataCategoricalObsField(
@@ -258,8 +269,12 @@ class MODTT(SyntheticCellsMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelC
             ),
             batch_field,
             fields.MuDataProteinLayerField(
-                REGISTRY_KEYS.PROTEIN_EXP_KEY, protein_layer, mod_key=modalities.protein_layer,
-                use_batch_mask=False, batch_field=batch_field, is_count_data=False,
+                REGISTRY_KEYS.PROTEIN_EXP_KEY,
+                protein_layer,
+                mod_key=modalities.protein_layer,
+                use_batch_mask=False,
+                batch_field=batch_field,
+                is_count_data=False,
                 mod_required=True,
             ),
         ]
@@ -272,7 +287,8 @@ class MODTT(SyntheticCellsMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelC
         """MODTT needs paired modalities: use :meth:`setup_mudata`."""
         raise NotImplementedError(
             "MODTT models RNA and protein together and is set up from a MuData: call "
-            "`MODTT.setup_mudata(mdata, modalities={'rna_layer': 'rna', 'protein_layer': 'prot'})`. "
+            "`MODTT.setup_mudata(mdata, modalities={'rna_layer': 'rna', "
+            "'protein_layer': 'prot'})`. "
             "Build one from AnnData objects with `mudata.MuData({'rna': rna, 'prot': prot})`."
         )
 
@@ -290,7 +306,9 @@ class MODTT(SyntheticCellsMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelC
         plan_kwargs: dict | None = None,
         **trainer_kwargs,
     ):
-        """Train with Adam and early stopping on the validation ELBO (the reference paper's defaults).
+        """Train with Adam and early stopping on the validation ELBO.
+
+        These are the reference paper's defaults.
 
         Parameters
         ----------
@@ -314,8 +332,14 @@ class MODTT(SyntheticCellsMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelC
         **trainer_kwargs
             Passed to :class:`scvi.train.Trainer` and Lightning (e.g. ``accelerator``,
             ``enable_progress_bar``, ``check_val_every_n_epoch``).
+
         """
-        plan_kwargs = {"lr": lr, "optimizer": "Adam", "n_epochs_kl_warmup": n_epochs_kl_warmup, **(plan_kwargs or {})}
+        plan_kwargs = {
+            "lr": lr,
+            "optimizer": "Adam",
+            "n_epochs_kl_warmup": n_epochs_kl_warmup,
+            **(plan_kwargs or {}),
+        }
         if early_stopping:
             trainer_kwargs.setdefault("early_stopping_patience", early_stopping_patience)
             trainer_kwargs.setdefault("early_stopping_monitor", "elbo_validation")
@@ -359,10 +383,13 @@ class MODTT(SyntheticCellsMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelC
         --------
         >>> tokens = model.get_module_embeddings()
         >>> norms = pd.DataFrame(np.linalg.norm(tokens, axis=-1), columns=model.module_names)
+
         """
         if self.module.architecture != "modular":
             raise ValueError("The flat architecture has no modules; use `architecture='modular'`.")
-        dataloader = self._make_data_loader(adata=self._validate_anndata(adata), indices=indices, batch_size=batch_size)
+        dataloader = self._make_data_loader(
+            adata=self._validate_anndata(adata), indices=indices, batch_size=batch_size
+        )
         tokens = [
             self.module.encode_tokens(**self.module._get_inference_input(tensors)).cpu()
             for tensors in dataloader
@@ -407,16 +434,27 @@ class MODTT(SyntheticCellsMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelC
         Returns
         -------
         ``(rna, protein)``, each cells × features.
+
         """
         adata = self._validate_anndata(adata)
         batch_codes = self._batch_codes_for(transform_batch)
         rna_parts, protein_parts = [], []
         for tensors in self._make_data_loader(adata=adata, indices=indices, batch_size=batch_size):
-            inference_outputs = self.module.inference(**self.module._get_inference_input(tensors), n_samples=n_samples)
-            z = inference_outputs[MODULE_KEYS.QZ_KEY].loc if n_samples == 1 else inference_outputs[MODULE_KEYS.Z_KEY]
+            inference_outputs = self.module.inference(
+                **self.module._get_inference_input(tensors), n_samples=n_samples
+            )
+            z = (
+                inference_outputs[MODULE_KEYS.QZ_KEY].loc
+                if n_samples == 1
+                else inference_outputs[MODULE_KEYS.Z_KEY]
+            )
             rna_sum, protein_sum = 0.0, 0.0
             for code in batch_codes:
-                batch_index = tensors[REGISTRY_KEYS.BATCH_KEY] if code is None else torch.full_like(tensors[REGISTRY_KEYS.BATCH_KEY], code)
+                batch_index = (
+                    tensors[REGISTRY_KEYS.BATCH_KEY]
+                    if code is None
+                    else torch.full_like(tensors[REGISTRY_KEYS.BATCH_KEY], code)
+                )
                 rna, protein = self._expected_expression(z, tensors, batch_index, library_size)
                 rna_sum, protein_sum = rna_sum + rna, protein_sum + protein
             rna_parts.append((rna_sum / len(batch_codes)).cpu())
@@ -433,7 +471,10 @@ class MODTT(SyntheticCellsMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelC
         )
 
     def _expected_expression(self, z, tensors, batch_index, library_size):
-        """Expected RNA (per ``library_size``) and protein counts; averages over leading sample dims."""
+        """Expected RNA (per ``library_size``) and protein counts.
+
+        Averages over leading sample dims.
+        """
         x, y = tensors[REGISTRY_KEYS.X_KEY], tensors[REGISTRY_KEYS.PROTEIN_EXP_KEY]
         rna_library = torch.full_like(log_library(x), float(np.log(library_size)))
         z_draws = z if z.ndim == 3 else z.unsqueeze(0)
@@ -463,6 +504,7 @@ class MODTT(SyntheticCellsMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelC
         -------
         ``(rna, protein)`` count arrays of shape ``(n_cells, n_features)``, or
         ``(n_cells, n_features, n_samples)`` when ``n_samples > 1``.
+
         """
         adata = self._validate_anndata(adata)
         rna_parts, protein_parts = [], []
@@ -487,7 +529,11 @@ class MODTT(SyntheticCellsMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelC
         return self.adata_manager.registry["setup_args"].get("batch_key")
 
     def _label_codes(self) -> np.ndarray:
-        return np.asarray(self.adata_manager.get_from_registry(REGISTRY_KEYS.LABELS_KEY)).ravel().astype(np.int64)
+        return (
+            np.asarray(self.adata_manager.get_from_registry(REGISTRY_KEYS.LABELS_KEY))
+            .ravel()
+            .astype(np.int64)
+        )
 
     def _category_mapping(self, registry_key: str) -> np.ndarray:
         return np.asarray(self.adata_manager.get_state_registry(registry_key).categorical_mapping)
@@ -496,12 +542,16 @@ class MODTT(SyntheticCellsMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelC
         if transform_batch is None:
             return [None]
         batches = self._category_mapping(REGISTRY_KEYS.BATCH_KEY)
-        requested = [transform_batch] if isinstance(transform_batch, str | int) else list(transform_batch)
+        requested = (
+            [transform_batch] if isinstance(transform_batch, str | int) else list(transform_batch)
+        )
         codes = []
         for batch in requested:
             matches = np.flatnonzero(batches.astype(str) == str(batch))
             if not len(matches):
-                raise ValueError(f"Unknown batch {batch!r} in `transform_batch`; known batches: {list(batches)}.")
+                raise ValueError(
+                    f"Unknown batch {batch!r} in `transform_batch`; known batches: {list(batches)}."
+                )
             codes.append(int(matches[0]))
         return codes
 
@@ -515,14 +565,19 @@ class MODTT(SyntheticCellsMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelC
                 "protein": pd.DataFrame(index=adata[protein_mod].var_names.copy()),
             }
         return {
-            "rna": with_residual_module(read_membership(adata[rna_mod], rna_mod, modules_key), rna_mod),
+            "rna": with_residual_module(
+                read_membership(adata[rna_mod], rna_mod, modules_key), rna_mod
+            ),
             "protein": with_residual_module(
                 read_membership(adata[protein_mod], protein_mod, modules_key), protein_mod
             ),
         }
 
     def _check_features_match(self, module_membership: dict[str, pd.DataFrame]) -> None:
-        """Raise if the data's features are not those the modules (and a saved model) were built on."""
+        """Raise if the data's features are not those the modules were built on.
+
+        The same holds for the features a saved model was built on.
+        """
         for role, mod_name in zip(("rna", "protein"), self._modality_names(), strict=True):
             _raise_if_features_differ(
                 mod_name, module_membership[role].index, self.adata[mod_name].var_names
@@ -549,10 +604,14 @@ def _check_choice(name: str, value, choices: Sequence) -> None:
         raise ValueError(f"`{name}` must be one of {tuple(choices)}, got {value!r}.")
 
 
-def _library_stats(rna_counts, protein_counts, labels: np.ndarray, n_labels: int) -> dict[str, np.ndarray]:
+def _library_stats(
+    rna_counts, protein_counts, labels: np.ndarray, n_labels: int
+) -> dict[str, np.ndarray]:
     """Per-label mean and std of log library sizes and of the CLR centre, for generating cells."""
     rna_total = np.asarray(rna_counts.sum(axis=1)).ravel()
-    protein = protein_counts.to_numpy() if isinstance(protein_counts, pd.DataFrame) else protein_counts
+    protein = (
+        protein_counts.to_numpy() if isinstance(protein_counts, pd.DataFrame) else protein_counts
+    )
     protein = protein.toarray() if hasattr(protein, "toarray") else np.asarray(protein)
     per_cell = {
         "rna_log_library": np.log(np.maximum(rna_total, 1.0)),

@@ -33,6 +33,8 @@ def parameter_counts(module: nn.Module) -> pd.Series:
         if any(hasattr(module, name) for name in names)
     }
     if module.architecture == "flat":
-        counts = {("decoders" if part == "module decoders" else part): n for part, n in counts.items()}
+        counts = {
+            ("decoders" if part == "module decoders" else part): n for part, n in counts.items()
+        }
     counts["total"] = sum(p.numel() for p in module.parameters() if p.requires_grad)
     return pd.Series(counts, name="parameters")

@@ -68,11 +68,14 @@ class SyntheticCellsMixin:
         >>> synthetic = model.sample(n_per_label=500, seed=0)
         >>> synthetic = model.sample({"B": 300, "NK": 100}, seed=1)
         >>> both = anndata.concat([real, model.sample(return_anndata=True)], label="origin")
+
         """
         label_codes = self._requested_label_codes(labels, n_per_label)
         with _seeded(seed, self.device):
             batch_codes = self._batch_codes_for_labels(label_codes, batch)
-            index = torch.as_tensor(label_codes if self.module.use_label_prior else np.zeros_like(label_codes))
+            index = torch.as_tensor(
+                label_codes if self.module.use_label_prior else np.zeros_like(label_codes)
+            )
             z = self.module.prior(index, len(label_codes)).sample()
             return self._decode_cells(z, label_codes, batch_codes, batch_size, return_anndata)
 
@@ -98,10 +101,13 @@ class SyntheticCellsMixin:
             frequencies.
         seed, return_anndata, batch_size
             As in :meth:`sample`.
+
         """
         z = torch.as_tensor(np.asarray(z), dtype=torch.float32)
         if z.ndim != 2 or z.shape[1] != self.module.n_latent:
-            raise ValueError(f"`z` must have shape (n_cells, {self.module.n_latent}), got {tuple(z.shape)}.")
+            raise ValueError(
+                f"`z` must have shape (n_cells, {self.module.n_latent}), got {tuple(z.shape)}."
+            )
         if labels is None:
             label_codes = np.zeros(len(z), dtype=np.int64)
         else:
@@ -151,7 +157,11 @@ class SyntheticCellsMixin:
         if batch is not None:
             return np.full(len(label_codes), self._batch_codes_for(batch)[0], dtype=np.int64)
         training_labels = self._label_codes()
-        training_batches = np.asarray(self.adata_manager.get_from_registry(REGISTRY_KEYS.BATCH_KEY)).ravel().astype(np.int64)
+        training_batches = (
+            np.asarray(self.adata_manager.get_from_registry(REGISTRY_KEYS.BATCH_KEY))
+            .ravel()
+            .astype(np.int64)
+        )
         n_batch = self.summary_stats.n_batch
         joint = np.zeros((self.summary_stats.n_labels, n_batch))
         np.add.at(joint, (training_labels, training_batches), 1.0)
@@ -173,8 +183,16 @@ class SyntheticCellsMixin:
             )
             for start in range(0, len(label_codes), batch_size)
         ]
-        rna = torch.cat([p[0].cpu() for p in parts]).numpy() if parts else np.zeros((0, self.module.n_genes))
-        protein = torch.cat([p[1].cpu() for p in parts]).numpy() if parts else np.zeros((0, self.module.n_proteins))
+        rna = (
+            torch.cat([p[0].cpu() for p in parts]).numpy()
+            if parts
+            else np.zeros((0, self.module.n_genes))
+        )
+        protein = (
+            torch.cat([p[1].cpu() for p in parts]).numpy()
+            if parts
+            else np.zeros((0, self.module.n_proteins))
+        )
         obs = self._synthetic_obs(label_codes, batch_codes)
         return self._as_output(rna, protein, obs, return_anndata)
 
@@ -190,7 +208,9 @@ class SyntheticCellsMixin:
         obs[SYNTHETIC_KEY] = True
         return obs
 
-    def _as_output(self, rna: np.ndarray, protein: np.ndarray, obs: pd.DataFrame, return_anndata: bool):
+    def _as_output(
+        self, rna: np.ndarray, protein: np.ndarray, obs: pd.DataFrame, return_anndata: bool
+    ):
         rna_mod, protein_mod = self._modality_names()
         rna_var = self.adata[rna_mod].var.copy()
         protein_var = self.adata[protein_mod].var.copy()
@@ -209,9 +229,17 @@ class SyntheticCellsMixin:
                 var=var,
                 layers={"normalized": np.hstack([rna_normalized, protein_normalized])},
             )
-        rna_adata = ad.AnnData(X=rna_counts, obs=obs.copy(), var=rna_var, layers={RNA_NORMALIZED_LAYER: sp.csr_matrix(rna_normalized)})
+        rna_adata = ad.AnnData(
+            X=rna_counts,
+            obs=obs.copy(),
+            var=rna_var,
+            layers={RNA_NORMALIZED_LAYER: sp.csr_matrix(rna_normalized)},
+        )
         protein_adata = ad.AnnData(
-            X=protein_counts, obs=obs.copy(), var=protein_var, layers={PROTEIN_NORMALIZED_LAYER: protein_normalized}
+            X=protein_counts,
+            obs=obs.copy(),
+            var=protein_var,
+            layers={PROTEIN_NORMALIZED_LAYER: protein_normalized},
         )
         mdata = MuData({rna_mod: rna_adata, protein_mod: protein_adata})
         mdata.obs = obs.copy()
@@ -232,6 +260,8 @@ def _seeded(seed: int | None, device: torch.device | str | None = None):
     with torch.random.fork_rng(devices=cuda_devices):
         torch.default_generator.manual_seed(seed)
         for cuda_device in cuda_devices:
-            index = cuda_device.index if cuda_device.index is not None else torch.cuda.current_device()
+            index = (
+                cuda_device.index if cuda_device.index is not None else torch.cuda.current_device()
+            )
             torch.cuda.default_generators[index].manual_seed(seed)
         yield

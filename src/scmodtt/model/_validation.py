@@ -55,7 +55,9 @@ def check_counts(matrix, description: str, likelihood: str) -> None:
     values = _values(matrix)
     if values.size == 0:
         return
-    if values.min() < 0 or (np.issubdtype(values.dtype, np.floating) and not np.all(values == np.round(values))):
+    if values.min() < 0 or (
+        np.issubdtype(values.dtype, np.floating) and not np.all(values == np.round(values))
+    ):
         raise ValueError(
             f"{description} is not raw counts (it has negative or non-integer values), but the "
             f"{likelihood!r} likelihood models counts. Register the raw-count layer (e.g. "

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from scvi.distributions import NegativeBinomial, NegativeBinomialMixture, ZeroInflatedNegativeBinomial
+from scvi.distributions import (
+    NegativeBinomial,
+    NegativeBinomialMixture,
+    ZeroInflatedNegativeBinomial,
+)
 from torch import nn
 from torch.distributions import Normal
 
@@ -36,6 +40,7 @@ class FeatureLikelihood(nn.Module):
         MSE objective.
     n_features
         Number of features of the modality.
+
     """
 
     def __init__(self, likelihood: str, n_features: int):
@@ -45,14 +50,21 @@ class FeatureLikelihood(nn.Module):
         self.likelihood = likelihood
         self.n_outputs = N_OUTPUTS[likelihood]
         # Inverse dispersion (NB family) or log standard deviation (normal), one per feature.
-        self.feature_parameter = nn.Parameter(torch.zeros(n_features) if likelihood == "normal" else torch.randn(n_features))
+        self.feature_parameter = nn.Parameter(
+            torch.zeros(n_features) if likelihood == "normal" else torch.randn(n_features)
+        )
 
     @property
     def is_count(self) -> bool:
         return self.likelihood in COUNT_LIKELIHOODS
 
-    def distribution(self, outputs: torch.Tensor, log_library: torch.Tensor) -> torch.distributions.Distribution:
-        """Build the distribution from decoder outputs ``(n, n_outputs, F)`` and ``log_library`` ``(n, 1)``."""
+    def distribution(
+        self, outputs: torch.Tensor, log_library: torch.Tensor
+    ) -> torch.distributions.Distribution:
+        """Build the distribution from decoder outputs and the log library size.
+
+        ``outputs`` has shape ``(n, n_outputs, F)`` and ``log_library`` ``(n, 1)``.
+        """
         if self.likelihood == "normal":
             return Normal(outputs[:, 0], self.feature_parameter.exp().expand_as(outputs[:, 0]))
         theta = self.feature_parameter.exp()

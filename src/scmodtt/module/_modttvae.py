@@ -70,6 +70,7 @@ class MODTTVAE(BaseModuleClass):
     library_stats
         Per-label mean and standard deviation, shape ``(n_labels, 2)``, of each of
         :data:`LIBRARY_STAT_KEYS`; used only to generate new cells.
+
     """
 
     def __init__(
@@ -95,7 +96,9 @@ class MODTTVAE(BaseModuleClass):
     ):
         super().__init__()
         if architecture not in ARCHITECTURES:
-            raise ValueError(f"`architecture` must be one of {ARCHITECTURES}, got {architecture!r}.")
+            raise ValueError(
+                f"`architecture` must be one of {ARCHITECTURES}, got {architecture!r}."
+            )
         self.n_genes, self.n_proteins = n_genes, n_proteins
         self.n_batch, self.n_labels, self.n_latent = n_batch, n_labels, n_latent
         self.architecture = architecture
@@ -111,34 +114,54 @@ class MODTTVAE(BaseModuleClass):
             module_index = torch.as_tensor(np.asarray(module_index), dtype=torch.long)
             self.n_modules, self.module_dim = n_modules, module_dim
             width = n_modules * module_dim
-            self.module_encoder = ModularEncoder(feature_index, module_index, n_features, n_modules, module_dim)
+            self.module_encoder = ModularEncoder(
+                feature_index, module_index, n_features, n_modules, module_dim
+            )
             self.encoder_coupling = TokenCoupling(n_modules, module_dim, coupling, tt_rank)
             self.encoder_head = nn.Linear(width, 2 * n_latent)
             self.decoder_input = nn.Linear(decoder_input, width)
             self.decoder_coupling = TokenCoupling(n_modules, module_dim, coupling, tt_rank)
             is_gene = feature_index < n_genes
             self.gene_decoder = ModularDecoder(
-                feature_index[is_gene], module_index[is_gene], n_genes, n_modules, module_dim,
+                feature_index[is_gene],
+                module_index[is_gene],
+                n_genes,
+                n_modules,
+                module_dim,
                 self.gene_likelihood.n_outputs,
             )
             self.protein_decoder = ModularDecoder(
-                feature_index[~is_gene] - n_genes, module_index[~is_gene], n_proteins, n_modules,
-                module_dim, self.protein_likelihood.n_outputs,
+                feature_index[~is_gene] - n_genes,
+                module_index[~is_gene],
+                n_proteins,
+                n_modules,
+                module_dim,
+                self.protein_likelihood.n_outputs,
             )
         else:
             self.encoder_body = nn.Sequential(nn.Linear(n_features, n_hidden), nn.ReLU())
             self.encoder_head = nn.Linear(n_hidden, 2 * n_latent)
             self.decoder_body = nn.Sequential(nn.Linear(decoder_input, n_hidden), nn.ReLU())
             self.gene_decoder = nn.Linear(n_hidden, n_genes * self.gene_likelihood.n_outputs)
-            self.protein_decoder = nn.Linear(n_hidden, n_proteins * self.protein_likelihood.n_outputs)
+            self.protein_decoder = nn.Linear(
+                n_hidden, n_proteins * self.protein_likelihood.n_outputs
+            )
 
         n_prior = n_labels if use_label_prior else 1
-        self.prior_mean = nn.Parameter(torch.zeros(n_prior, n_latent), requires_grad=use_label_prior)
-        self.prior_log_scale = nn.Parameter(torch.zeros(n_prior, n_latent), requires_grad=use_label_prior)
+        self.prior_mean = nn.Parameter(
+            torch.zeros(n_prior, n_latent), requires_grad=use_label_prior
+        )
+        self.prior_log_scale = nn.Parameter(
+            torch.zeros(n_prior, n_latent), requires_grad=use_label_prior
+        )
 
-        library_stats = library_stats or {key: np.tile([[0.0, 1.0]], (n_labels, 1)) for key in LIBRARY_STAT_KEYS}
+        library_stats = library_stats or {
+            key: np.tile([[0.0, 1.0]], (n_labels, 1)) for key in LIBRARY_STAT_KEYS
+        }
         for key in LIBRARY_STAT_KEYS:
-            self.register_buffer(f"{key}_stats", torch.as_tensor(np.asarray(library_stats[key]), dtype=torch.float32))
+            self.register_buffer(
+                f"{key}_stats", torch.as_tensor(np.asarray(library_stats[key]), dtype=torch.float32)
+            )
 
     # ------------------------------------------------------------------ encoder / decoder bodies
     def _normalized_inputs(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -154,18 +177,24 @@ class MODTTVAE(BaseModuleClass):
             return self.encoder_head(tokens.flatten(1))
         return self.encoder_head(self.encoder_body(self._normalized_inputs(x, y)))
 
-    def _decode(self, z: torch.Tensor, batch_index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _decode(
+        self, z: torch.Tensor, batch_index: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         batch = nn.functional.one_hot(batch_index.reshape(-1).long(), self.n_batch).to(z.dtype)
         decoder_input = torch.cat([z, batch], dim=-1)
         if self.architecture == "modular":
-            tokens = torch.relu(self.decoder_input(decoder_input)).reshape(-1, self.n_modules, self.module_dim)
+            tokens = torch.relu(self.decoder_input(decoder_input)).reshape(
+                -1, self.n_modules, self.module_dim
+            )
             tokens = torch.relu(self.decoder_coupling(tokens))
             return self.gene_decoder(tokens), self.protein_decoder(tokens)
         hidden = self.decoder_body(decoder_input)
         n = z.shape[0]
         return (
             self.gene_decoder(hidden).reshape(n, self.gene_likelihood.n_outputs, self.n_genes),
-            self.protein_decoder(hidden).reshape(n, self.protein_likelihood.n_outputs, self.n_proteins),
+            self.protein_decoder(hidden).reshape(
+                n, self.protein_likelihood.n_outputs, self.n_proteins
+            ),
         )
 
     def prior(self, label_index: torch.Tensor | None, n: int) -> Normal:
@@ -226,7 +255,13 @@ class MODTTVAE(BaseModuleClass):
         protein = y if self.protein_likelihood.is_count else clr(y)[0]
         return rna, protein
 
-    def loss(self, tensors: dict, inference_outputs: dict, generative_outputs: dict, kl_weight: float = 1.0) -> LossOutput:
+    def loss(
+        self,
+        tensors: dict,
+        inference_outputs: dict,
+        generative_outputs: dict,
+        kl_weight: float = 1.0,
+    ) -> LossOutput:
         """Negative ELBO: reconstruction of both modalities plus ``KL(q(z|x) || p(z|y))``."""
         rna, protein = self._observed_values(tensors)
         rna_nll = -generative_outputs[MODULE_KEYS.PX_KEY].log_prob(rna)
@@ -242,7 +277,10 @@ class MODTTVAE(BaseModuleClass):
         loss = torch.mean(rna_loss + protein_loss + kl_weight * kl_z)
         return LossOutput(
             loss=loss,
-            reconstruction_loss={"reconstruction_loss_rna": rna_loss, "reconstruction_loss_protein": protein_loss},
+            reconstruction_loss={
+                "reconstruction_loss_rna": rna_loss,
+                "reconstruction_loss_protein": protein_loss,
+            },
             kl_local={MODULE_KEYS.KL_Z_KEY: kl_z},
         )
 
@@ -268,15 +306,21 @@ class MODTTVAE(BaseModuleClass):
         statistics of the training cells.
         """
         drawn = self._draw_library_stats(label_index)
-        generative_outputs = self.generative(z, drawn["rna_log_library"], drawn["protein_log_library"], batch_index)
-        return self._sample_observations(generative_outputs, drawn["rna_log_library"], drawn["protein_centre"])
+        generative_outputs = self.generative(
+            z, drawn["rna_log_library"], drawn["protein_log_library"], batch_index
+        )
+        return self._sample_observations(
+            generative_outputs, drawn["rna_log_library"], drawn["protein_centre"]
+        )
 
     def _sample_observations(
         self, generative_outputs: dict, rna_log_library: torch.Tensor, protein_centre: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         rna = generative_outputs[MODULE_KEYS.PX_KEY].sample()
         protein = generative_outputs["py"].sample()
-        rna_counts, protein_counts = normalized_to_counts(rna, protein, rna_log_library, protein_centre)
+        rna_counts, protein_counts = normalized_to_counts(
+            rna, protein, rna_log_library, protein_centre
+        )
         if self.gene_likelihood.is_count:
             rna_counts = rna
         if self.protein_likelihood.is_count:
@@ -286,7 +330,9 @@ class MODTTVAE(BaseModuleClass):
     @torch.inference_mode()
     def sample(self, tensors: dict, n_samples: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
         """Posterior predictive counts for observed cells, ``n_samples`` draws each."""
-        inference_outputs = self.inference(**self._get_inference_input(tensors), n_samples=n_samples)
+        inference_outputs = self.inference(
+            **self._get_inference_input(tensors), n_samples=n_samples
+        )
         z = inference_outputs[MODULE_KEYS.Z_KEY]
         samples = []
         for z_draw in z if n_samples > 1 else [z]:
@@ -297,7 +343,11 @@ class MODTTVAE(BaseModuleClass):
                 tensors[REGISTRY_KEYS.BATCH_KEY],
             )
             centre = clr(tensors[REGISTRY_KEYS.PROTEIN_EXP_KEY])[1]
-            samples.append(self._sample_observations(generative_outputs, inference_outputs["rna_log_library"], centre))
+            samples.append(
+                self._sample_observations(
+                    generative_outputs, inference_outputs["rna_log_library"], centre
+                )
+            )
         rna = torch.stack([s[0] for s in samples], dim=-1)
         protein = torch.stack([s[1] for s in samples], dim=-1)
         return rna, protein

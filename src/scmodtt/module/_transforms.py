@@ -1,4 +1,7 @@
-"""On-the-fly versions of the shared normalized space (see :mod:`scmodtt._normalization`) in torch."""
+"""On-the-fly versions of the shared normalized space in torch.
+
+See :mod:`scmodtt._normalization`.
+"""
 
 from __future__ import annotations
 

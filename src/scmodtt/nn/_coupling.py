@@ -1,4 +1,7 @@
-"""Couplings between module tokens: a dense map or a Tensor-Train (block-TT) map of the same shape."""
+"""Couplings between module tokens.
+
+A dense map or a Tensor-Train (block-TT) map of the same shape.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ class TokenCoupling(nn.Module):
         weights, initialised directly in factorised form.
     tt_rank
         Integer TT rank ``r`` (only for ``coupling="tt"``).
+
     """
 
     def __init__(

@@ -20,7 +20,11 @@ class _MembershipMixin:
     """Registers the coordinate-form membership as buffers so it moves and saves with the module."""
 
     def _register_membership(
-        self, feature_index: torch.Tensor, module_index: torch.Tensor, n_features: int, n_modules: int
+        self,
+        feature_index: torch.Tensor,
+        module_index: torch.Tensor,
+        n_features: int,
+        n_modules: int,
     ) -> None:
         feature_index = torch.as_tensor(feature_index, dtype=torch.long)
         module_index = torch.as_tensor(module_index, dtype=torch.long)
@@ -51,6 +55,7 @@ class ModularEncoder(_MembershipMixin, nn.Module):
         Number of modules ``M``.
     module_dim
         Token size ``d_e``.
+
     """
 
     def __init__(
@@ -73,7 +78,9 @@ class ModularEncoder(_MembershipMixin, nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         contributions = x.index_select(1, self.feature_index).unsqueeze(-1) * self.weight
         tokens = self.bias.expand(x.shape[0], -1, -1).clone()
-        return tokens.scatter_add(1, _expand_index(self.module_index, contributions.shape, dim=1), contributions)
+        return tokens.scatter_add(
+            1, _expand_index(self.module_index, contributions.shape, dim=1), contributions
+        )
 
 
 class ModularDecoder(_MembershipMixin, nn.Module):
@@ -94,6 +101,7 @@ class ModularDecoder(_MembershipMixin, nn.Module):
         Token size ``d_e``.
     n_outputs
         Parameters predicted per feature (e.g. 2 for a mean and a zero-inflation logit).
+
     """
 
     def __init__(
@@ -110,12 +118,16 @@ class ModularDecoder(_MembershipMixin, nn.Module):
         self.module_dim = module_dim
         self.n_outputs = n_outputs
         bound = 1.0 / math.sqrt(module_dim)
-        self.weight = nn.Parameter((torch.rand(n_outputs, len(module_index), module_dim) * 2 - 1) * bound)
+        self.weight = nn.Parameter(
+            (torch.rand(n_outputs, len(module_index), module_dim) * 2 - 1) * bound
+        )
         self.bias = nn.Parameter(torch.zeros(n_outputs, n_features))
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         n_cells, n_entries = tokens.shape[0], len(self.module_index)
-        gathered = tokens.gather(1, _expand_index(self.module_index, (n_cells, n_entries, self.module_dim), dim=1))
+        gathered = tokens.gather(
+            1, _expand_index(self.module_index, (n_cells, n_entries, self.module_dim), dim=1)
+        )
         # Broadcast multiply-and-sum over d_e: (n, 1, entries, d_e) * (outputs, entries, d_e).
         per_entry = (gathered.unsqueeze(1) * self.weight).sum(-1)
         summed = torch.zeros(
