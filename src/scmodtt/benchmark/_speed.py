@@ -88,6 +88,7 @@ def measure_training_speed(
                 "median_epoch_s": float(np.median(timed)),
                 "peak_rss_mib": result["peak_rss_mib"],
                 "data_rss_mib": result["data_rss_mib"],
+                "training_rss_increase_mib": result["training_rss_increase_mib"],
                 "epoch_seconds": json.dumps([round(s, 4) for s in timed]),
             }
         )
@@ -97,10 +98,10 @@ def measure_training_speed(
         median_epoch_s=("median_epoch_s", "median"),
         peak_rss_mib=("peak_rss_mib", "median"),
         data_rss_mib=("data_rss_mib", "median"),
+        training_rss_increase_mib=("training_rss_increase_mib", "median"),
     )
-    summary["model_rss_mib"] = summary["peak_rss_mib"] - summary["data_rss_mib"]
     if reference in summary.index:
-        for column in ("median_epoch_s", "peak_rss_mib", "model_rss_mib", "n_params"):
+        for column in ("median_epoch_s", "peak_rss_mib", "training_rss_increase_mib", "n_params"):
             summary[f"{column}_ratio_to_{reference}"] = (
                 summary[column] / summary.loc[reference, column]
             )

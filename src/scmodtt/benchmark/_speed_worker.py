@@ -6,7 +6,7 @@ import sys
 import mudata
 import scvi
 
-from ._timing import EpochTimer, peak_rss_mib
+from ._timing import EpochTimer, PeakMemory, peak_rss_mib
 from ._zoo import build_model, n_parameters
 
 
@@ -23,12 +23,13 @@ def main(argv: list[str]) -> None:
         batch_key=None if batch_key == "None" else batch_key,
     )
     timer = EpochTimer()
-    model.train(
-        max_epochs=int(n_epochs),
-        early_stopping=False,
-        enable_progress_bar=False,
-        callbacks=[timer],
-    )
+    with PeakMemory() as memory:
+        model.train(
+            max_epochs=int(n_epochs),
+            early_stopping=False,
+            enable_progress_bar=False,
+            callbacks=[timer],
+        )
     with open(out, "w") as handle:
         json.dump(
             {
@@ -36,6 +37,7 @@ def main(argv: list[str]) -> None:
                 "n_params": n_parameters(model),
                 "peak_rss_mib": peak_rss_mib(),
                 "data_rss_mib": data_rss,
+                "training_rss_increase_mib": memory.increase_mib,
             },
             handle,
         )
