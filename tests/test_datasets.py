@@ -14,7 +14,8 @@ import scipy.sparse as sp
 from scmodtt import datasets
 from scmodtt._gmt import read_gmt
 
-SHARED_GENESETS = Path("/work/shared/data/genesets")
+# CI clones the repository with shared/ beside it.
+SHARED_GENESETS = Path(__file__).parents[1].parent / "shared" / "data" / "genesets"
 DATA_DIR = Path(datasets.__file__).resolve().parents[1] / "data"
 SIZE_BUDGET = 25_000_000  # bytes, for everything under src/scmodtt/data
 
