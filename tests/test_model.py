@@ -211,7 +211,7 @@ def test_parameter_counts_without_label_prior(unlabelled_model):
     module = unlabelled_model.module
     assert counts["total"] == sum(p.numel() for p in module.parameters() if p.requires_grad)
     assert counts.drop("total").sum() == counts["total"]
-    assert counts["prior"] == 0  # N(0, I) is not learned
+    assert "prior" not in counts  # the prior holds no trained parameters
 
 
 def test_tt_coupling_smaller_than_dense_in_model(mdata, setup_kwargs):
@@ -666,3 +666,12 @@ def test_user_mudata_is_not_changed(mdata, setup_kwargs, train_kwargs):
 
 def test_public_api_exports_model():
     assert scmodtt.MODTT is MODTT
+
+
+def test_label_prior_tracks_label_centroids(trained_model):
+    """The per-label prior is fitted to the posteriors of each label's cells (moment matching)."""
+    latent = trained_model.get_latent_representation()
+    codes = trained_model._label_codes()
+    centroids = np.stack([latent[codes == c].mean(axis=0) for c in np.unique(codes)])
+    prior_means = trained_model.module.prior_mean[np.unique(codes)].cpu().numpy()
+    assert np.corrcoef(centroids.ravel(), prior_means.ravel())[0, 1] > 0.8

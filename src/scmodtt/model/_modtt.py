@@ -16,9 +16,15 @@ from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin, VAEMixin
 from scvi.module._constants import MODULE_KEYS
 from scvi.utils import setup_anndata_dsp
 
+from .. import _normalization
 from .._constants import DEFAULT_MODULES_KEY
 from ..module import MODTTVAE
-from ..module._likelihoods import COUNT_LIKELIHOODS, GENE_LIKELIHOODS, PROTEIN_LIKELIHOODS
+from ..module._likelihoods import (
+    COUNT_LIKELIHOODS,
+    GENE_LIKELIHOODS,
+    PROTEIN_LIKELIHOODS,
+    initial_output_bias,
+)
 from ..module._modttvae import LIBRARY_STAT_KEYS
 from ..module._transforms import clr, log_library
 from ..nn import COUPLINGS
@@ -46,7 +52,8 @@ class MODTT(SyntheticCellsMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelC
     :func:`scmodtt.pp.find_modules`). Each module has its own linear encoder to a
     ``module_dim``-dimensional token; the ``(n_modules × module_dim)`` tokens are coupled by a dense
     or a block Tensor-Train linear map, compressed to a ``n_latent``-dimensional Gaussian posterior,
-    and decoded symmetrically. With ``labels_key`` the prior is a learned Gaussian per label, so
+    and decoded symmetrically. With ``labels_key`` the prior is a Gaussian per label, fitted
+    during training by matching the moments of that label's posteriors (the KL-optimal choice), so
     :meth:`sample` generates cells of a chosen cell type.
 
     Parameters
@@ -161,6 +168,9 @@ class MODTT(SyntheticCellsMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelC
             protein_likelihood=protein_likelihood,
             use_label_prior=self._labels_key() is not None,
             balance_modalities=balance_modalities,
+            initial_output_bias=_initial_output_bias(
+                rna_counts, protein_counts, gene_likelihood, protein_likelihood
+            ),
             library_stats=_library_stats(
                 rna_counts, protein_counts, labels, self.summary_stats.n_labels
             ),
@@ -632,3 +642,17 @@ def _library_stats(
         variance = second_moment - mean**2
         stats[key] = np.stack([mean, np.sqrt(np.maximum(variance, 0.0))], axis=1)
     return stats
+
+
+def _initial_output_bias(rna_counts, protein_counts, gene_likelihood, protein_likelihood):
+    """Decoder starting point at the registered cells' mean expression (see the module)."""
+    return {
+        "rna": initial_output_bias(gene_likelihood, rna_counts, _normalization.log1p_normalize),
+        "protein": initial_output_bias(
+            protein_likelihood, _as_matrix(protein_counts), _normalization.clr
+        ),
+    }
+
+
+def _as_matrix(values):
+    return values.to_numpy() if isinstance(values, pd.DataFrame) else values

@@ -6,7 +6,8 @@ import pandas as pd
 from torch import nn
 
 # Parts of the network in the order data flows through it; a part missing from an architecture
-# is left out of the table.
+# is left out of the table. The label prior is not listed: it is fitted by moment matching
+# (buffers), not trained.
 _PARTS = {
     "module encoders": ("module_encoder",),
     "encoder coupling": ("encoder_coupling",),
@@ -15,13 +16,10 @@ _PARTS = {
     "decoder coupling": ("decoder_coupling",),
     "module decoders": ("gene_decoder", "protein_decoder"),
     "likelihood": ("gene_likelihood", "protein_likelihood"),
-    "prior": ("prior_mean", "prior_log_scale"),
 }
 
 
-def _trainable(part: nn.Module | nn.Parameter) -> int:
-    if isinstance(part, nn.Parameter):
-        return part.numel() if part.requires_grad else 0
+def _trainable(part: nn.Module) -> int:
     return sum(p.numel() for p in part.parameters() if p.requires_grad)
 
 
