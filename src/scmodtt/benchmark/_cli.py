@@ -12,7 +12,7 @@ PRESETS = {
         "data": "reapseq_pbmc",
         "models": "modtt-tt,modtt-dense,flat,scvi,totalvi,linear,oracle",
         "seeds": 2,
-        "max_epochs": 30,
+        "max_epochs": 10,
         "min_cells_per_label": 40,
         "exclude_labels": "doublet-like,low_quality",
     },
