@@ -20,16 +20,7 @@ class ResultsFile:
         self.path = Path(path)
         self._finished = set()
         if self.path.exists():
-            existing = self.read()
-            self._finished = set(
-                zip(
-                    existing["dataset"],
-                    existing["model"],
-                    existing["seed"].astype(int),
-                    existing["budget"].astype(str),
-                    strict=True,
-                )
-            )
+            self._finished = _run_keys(self.read())
 
     def read(self) -> pd.DataFrame:
         """All rows written so far."""
@@ -46,12 +37,17 @@ class ResultsFile:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         rows = rows[COLUMNS]
         rows.to_csv(self.path, mode="a", header=not self.path.exists(), index=False)
-        self._finished |= set(
-            zip(
-                rows["dataset"],
-                rows["model"],
-                rows["seed"].astype(int),
-                rows["budget"].astype(str),
-                strict=True,
-            )
+        self._finished |= _run_keys(rows)
+
+
+def _run_keys(rows: pd.DataFrame) -> set[tuple[str, str, int, str]]:
+    """``(dataset, model, seed, budget)`` of each row, typed as :meth:`ResultsFile.done` asks."""
+    return set(
+        zip(
+            rows["dataset"],
+            rows["model"],
+            rows["seed"].astype(int),
+            rows["budget"].astype(str),
+            strict=True,
         )
+    )

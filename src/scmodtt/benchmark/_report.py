@@ -803,14 +803,8 @@ def plot_budget_curves(
 
     Parameters
     ----------
-    summary
-        Rows of :func:`summarize` for one dataset.
-    dataset
-        Dataset name for the title.
-    path
-        PNG to write.
-    metrics
-        One panel per metric.
+    summary, dataset, path, metrics
+        As in :func:`plot_metric_bars`.
 
     Returns
     -------

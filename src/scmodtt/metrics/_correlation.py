@@ -15,8 +15,17 @@ from ._space import SharedSpace, as_space
 from ._stats import MIN_PEARSON_POINTS, grouped_mean, grouped_pearson, pearson, rowwise_pearson
 
 
+class _ValueAsFloat:
+    """``float(result)`` of a metric result is its ``value``."""
+
+    value: float
+
+    def __float__(self) -> float:
+        return self.value
+
+
 @dataclass(frozen=True)
-class CondRResult:
+class CondRResult(_ValueAsFloat):
     """Result of :func:`cond_r`; ``float(result)`` is :attr:`~CondRResult.value`.
 
     Attributes
@@ -46,9 +55,6 @@ class CondRResult:
     cell_types: pd.DataFrame
     skipped_cell_types: pd.DataFrame
 
-    def __float__(self) -> float:
-        return self.value
-
     @property
     def n_entries(self) -> int:
         """Number of (cell type, pair) entries the correlation is taken over."""
@@ -56,7 +62,7 @@ class CondRResult:
 
 
 @dataclass(frozen=True)
-class InteractRResult:
+class InteractRResult(_ValueAsFloat):
     """Result of :func:`interact_r`; ``float(result)`` is :attr:`~InteractRResult.value`.
 
     Attributes
@@ -67,11 +73,8 @@ class InteractRResult:
     interaction
         One row per unordered cell-type pair: ``cell_type_a``, ``cell_type_b``, ``real``,
         ``synthetic`` (``I(a, b)`` in each set; NaN where undefined).
-    cell_types
-        ``cell_type``, ``n_real``, ``n_synthetic`` of the types used.
-    skipped_cell_types
-        ``cell_type``, ``n_real``, ``n_synthetic`` of types with fewer than ``min_cells`` cells in
-        one of the sets.
+    cell_types, skipped_cell_types
+        As in :class:`CondRResult`.
 
     """
 
@@ -80,22 +83,39 @@ class InteractRResult:
     cell_types: pd.DataFrame
     skipped_cell_types: pd.DataFrame
 
-    def __float__(self) -> float:
-        return self.value
-
     @property
     def n_excluded(self) -> int:
         """Cell-type pairs left out because ``I`` is undefined in one of the sets."""
         return int(self.interaction[["real", "synthetic"]].isna().any(axis=1).sum())
 
 
-def _paired_values(
-    space: SharedSpace, labels: np.ndarray, used: list[str], pairs: pd.DataFrame, role: str
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Values of each pair's gene and protein in the cells of the used types, and type codes."""
-    gene_idx, protein_idx = pair_columns(pairs, space, role)
-    keep, codes = type_codes(labels, used)
-    return space.rna[:, gene_idx][keep], space.protein[:, protein_idx][keep], codes
+@dataclass(frozen=True, eq=False)
+class _LabelledSet:
+    """One of the two compared sets in the shared space, with its cell-type labels."""
+
+    space: SharedSpace
+    labels: np.ndarray
+    role: str
+
+    def paired_values(
+        self, used: list[str], pairs: pd.DataFrame
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Values of each pair's gene and protein in the cells of the used types, and type codes."""
+        gene_idx, protein_idx = pair_columns(pairs, self.space, self.role)
+        keep, codes = type_codes(self.labels, used)
+        return self.space.rna[:, gene_idx][keep], self.space.protein[:, protein_idx][keep], codes
+
+
+def _labelled_sets(
+    real: MuData | SharedSpace, synthetic: MuData | SharedSpace, labels_key: str
+) -> tuple[_LabelledSet, _LabelledSet]:
+    """Both sets in the shared space (real first), each with its checked labels."""
+    real = as_space(real, "real")
+    synthetic = as_space(synthetic, "synthetic")
+    return (
+        _LabelledSet(real, real.labels(labels_key, "real"), "real"),
+        _LabelledSet(synthetic, synthetic.labels(labels_key, "synthetic"), "synthetic"),
+    )
 
 
 def _warn_undefined(metric: str, n_defined: int, what: str) -> None:
@@ -164,21 +184,14 @@ def cond_r(
 
     """
     pairs = pair_table(pairs)
-    real = as_space(real, "real")
-    synthetic = as_space(synthetic, "synthetic")
-    real_labels = real.labels(labels_key, "real")
-    synthetic_labels = synthetic.labels(labels_key, "synthetic")
-    selection = select_cell_types(real_labels, synthetic_labels, min_cells, "cond_r")
+    sets = _labelled_sets(real, synthetic, labels_key)
+    selection = select_cell_types(*(labelled.labels for labelled in sets), min_cells, "cond_r")
     n_types = len(selection.used)
 
-    r_both = []
-    for space, labels, role in (
-        (real, real_labels, "real"),
-        (synthetic, synthetic_labels, "synthetic"),
-    ):
-        genes, proteins, codes = _paired_values(space, labels, selection.used, pairs, role)
-        r_both.append(grouped_pearson(genes, proteins, codes, n_types))
-    r_real, r_synthetic = r_both
+    r_real, r_synthetic = (
+        grouped_pearson(*labelled.paired_values(selection.used, pairs), n_types)
+        for labelled in sets
+    )
 
     undefined_real = np.isnan(r_real)
     undefined_synthetic = np.isnan(r_synthetic)
@@ -266,11 +279,8 @@ def interact_r(
             f"interact_r correlates over RNA–protein pairs and needs >= {MIN_PEARSON_POINTS} "
             f"pairs, got {len(pairs)}. Use cond_r for fewer pairs."
         )
-    real = as_space(real, "real")
-    synthetic = as_space(synthetic, "synthetic")
-    real_labels = real.labels(labels_key, "real")
-    synthetic_labels = synthetic.labels(labels_key, "synthetic")
-    selection = select_cell_types(real_labels, synthetic_labels, min_cells, "interact_r")
+    sets = _labelled_sets(real, synthetic, labels_key)
+    selection = select_cell_types(*(labelled.labels for labelled in sets), min_cells, "interact_r")
     n_types = len(selection.used)
     if n_types < 2:
         raise ValueError(
@@ -280,11 +290,8 @@ def interact_r(
 
     type_a, type_b = np.triu_indices(n_types, k=1)
     interaction = []
-    for space, labels, role in (
-        (real, real_labels, "real"),
-        (synthetic, synthetic_labels, "synthetic"),
-    ):
-        genes, proteins, codes = _paired_values(space, labels, selection.used, pairs, role)
+    for labelled in sets:
+        genes, proteins, codes = labelled.paired_values(selection.used, pairs)
         gene_means = grouped_mean(genes, codes, n_types)
         protein_means = grouped_mean(proteins, codes, n_types)
         interaction.append(

@@ -10,6 +10,7 @@ import scipy.sparse as sp
 from mudata import MuData
 
 from .._normalization import clr, log1p_normalize
+from .._validation import layer_matrix
 
 
 @dataclass(frozen=True, eq=False)
@@ -179,14 +180,11 @@ def _modality_counts(mdata: MuData, mod: str, layer: str | None):
         raise ValueError(
             f"mdata[{mod!r}].var_names are not unique; call mdata[{mod!r}].var_names_make_unique()."
         )
-    if layer is None:
-        counts = adata.X
-    elif layer in adata.layers:
-        counts = adata.layers[layer]
-    else:
-        raise ValueError(
-            f"Layer {layer!r} not in mdata[{mod!r}].layers (layers: {list(adata.layers)})."
-        )
+    counts = layer_matrix(
+        adata,
+        layer,
+        f"Layer {layer!r} not in mdata[{mod!r}].layers (layers: {list(adata.layers)}).",
+    )
     if counts is None:
         raise ValueError(f"mdata[{mod!r}].X is empty; pass the layer that holds the raw counts.")
     _check_counts(counts, f"mdata[{mod!r}] {'X' if layer is None else f'layer {layer!r}'}")

@@ -17,14 +17,18 @@ from torch import nn
 
 
 class _MembershipMixin:
-    """Registers the coordinate-form membership as buffers so it moves and saves with the module."""
+    """Set-up shared by the modular maps: membership buffers and token size.
 
-    def _register_membership(
+    The coordinate-form membership is registered as buffers so it moves and saves with the module.
+    """
+
+    def _set_up(
         self,
         feature_index: torch.Tensor,
         module_index: torch.Tensor,
         n_features: int,
         n_modules: int,
+        module_dim: int,
     ) -> None:
         feature_index = torch.as_tensor(feature_index, dtype=torch.long)
         module_index = torch.as_tensor(module_index, dtype=torch.long)
@@ -40,6 +44,7 @@ class _MembershipMixin:
         self.register_buffer(
             "feature_multiplicity", torch.bincount(feature_index, minlength=n_features).float()
         )
+        self.module_dim = module_dim
 
 
 class ModularEncoder(_MembershipMixin, nn.Module):
@@ -67,8 +72,7 @@ class ModularEncoder(_MembershipMixin, nn.Module):
         module_dim: int,
     ):
         super().__init__()
-        self._register_membership(feature_index, module_index, n_features, n_modules)
-        self.module_dim = module_dim
+        self._set_up(feature_index, module_index, n_features, n_modules, module_dim)
         # Same scale as nn.Linear's default: uniform(±1/sqrt(fan_in)) with fan_in = module size.
         fan_in = self.module_sizes[self.module_index].clamp(min=1.0)
         bound = (1.0 / fan_in.sqrt()).unsqueeze(-1)
@@ -114,8 +118,7 @@ class ModularDecoder(_MembershipMixin, nn.Module):
         n_outputs: int = 1,
     ):
         super().__init__()
-        self._register_membership(feature_index, module_index, n_features, n_modules)
-        self.module_dim = module_dim
+        self._set_up(feature_index, module_index, n_features, n_modules, module_dim)
         self.n_outputs = n_outputs
         bound = 1.0 / math.sqrt(module_dim)
         self.weight = nn.Parameter(

@@ -14,6 +14,8 @@ import scipy.sparse as sp
 from anndata import AnnData
 from mudata import MuData
 
+from .._validation import layer_matrix
+
 #: Fewest cells on which a correlation between features means anything.
 MIN_CELLS = 3
 
@@ -49,15 +51,12 @@ def get_counts(adata: AnnData, layer: str | None, mod: str):
 
     Raises if the layer is missing, or the values are not finite non-negative integers.
     """
-    if layer is None:
-        counts = adata.X
-    elif layer in adata.layers:
-        counts = adata.layers[layer]
-    else:
-        raise ValueError(
-            f"Layer {layer!r} not found in modality {mod!r}; available layers: "
-            f"{list(adata.layers)}. Pass `layer=None` to read the counts from `.X`."
-        )
+    counts = layer_matrix(
+        adata,
+        layer,
+        f"Layer {layer!r} not found in modality {mod!r}; available layers: "
+        f"{list(adata.layers)}. Pass `layer=None` to read the counts from `.X`.",
+    )
     where = f"modality {mod!r} ({'.X' if layer is None else f'layers[{layer!r}]'})"
     check_counts(counts, where)
     return counts
