@@ -1,0 +1,33 @@
+"""Copy benchmark reports and figures into the docs (docs/benchmark_reports/, docs/figures/benchmark/).
+
+Usage, after `scripts/run_published_benchmarks.sh`:
+
+    .venv/bin/python scripts/publish_benchmarks.py results/reapseq results/bmmc
+"""
+
+import re
+import shutil
+import sys
+from pathlib import Path
+
+from scmodtt.benchmark import write_report
+
+DOCS = Path(__file__).parents[1] / "docs"
+
+
+def publish(out: Path) -> Path:
+    report = write_report(out)
+    figures = DOCS / "figures" / "benchmark"
+    figures.mkdir(parents=True, exist_ok=True)
+    for png in (out / "figures").glob("*.png"):
+        shutil.copy(png, figures / png.name)
+    text = re.sub(r"\]\(figures/", "](../figures/benchmark/", report.read_text())
+    target = DOCS / "benchmark_reports" / f"{out.name}.md"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text)
+    return target
+
+
+if __name__ == "__main__":
+    for folder in sys.argv[1:]:
+        print(publish(Path(folder)))
