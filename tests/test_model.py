@@ -675,3 +675,27 @@ def test_label_prior_tracks_label_centroids(trained_model):
     centroids = np.stack([latent[codes == c].mean(axis=0) for c in np.unique(codes)])
     prior_means = trained_model.module.prior_mean[np.unique(codes)].cpu().numpy()
     assert np.corrcoef(centroids.ravel(), prior_means.ravel())[0, 1] > 0.8
+
+
+def test_another_setup_on_the_same_mudata_does_not_corrupt_training(
+    mdata, setup_kwargs, train_kwargs
+):
+    _setup(mdata, setup_kwargs)
+    model = MODTT(mdata)
+    codes = model._label_codes().copy()
+    assert len(np.unique(codes)) > 1
+    # A second registration without labels rewrites the shared label codes to 0.
+    MODTT.setup_mudata(mdata, modalities=setup_kwargs["modalities"])
+    model.train(**train_kwargs)
+    np.testing.assert_array_equal(model._label_codes(), codes)
+
+
+def test_sample_skips_label_categories_without_cells(mdata, setup_kwargs, train_kwargs):
+    labels = mdata.obs["labels"].astype("category")
+    mdata.obs["labels"] = labels.cat.add_categories(["never_seen"])
+    _setup(mdata, setup_kwargs)
+    model = MODTT(mdata)
+    model.train(**train_kwargs)
+    synthetic = model.sample(n_per_label=3, seed=0)
+    generated = set(synthetic.obs["labels"].astype(str))
+    assert generated == set(labels.astype(str)) and "never_seen" not in generated

@@ -344,6 +344,9 @@ class MODTT(SyntheticCellsMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelC
             ``enable_progress_bar``, ``check_val_every_n_epoch``).
 
         """
+        # Another scvi-tools model set up on the same MuData rewrites the shared `_scvi_*`
+        # columns (e.g. every label code to 0); re-validating restores this model's registry.
+        self._validate_anndata(self.adata)
         plan_kwargs = {
             "lr": lr,
             "optimizer": "Adam",

@@ -41,7 +41,7 @@ class SyntheticCellsMixin:
         Parameters
         ----------
         labels
-            ``None``: every label the model was trained with; a label or a list of labels; or a
+            ``None``: every label that has training cells; a label or a list of labels; or a
             ``{label: n_cells}`` mapping.
         n_per_label
             Cells per label when ``labels`` is not a mapping (the total for a model without labels).
@@ -70,6 +70,7 @@ class SyntheticCellsMixin:
         >>> both = anndata.concat([real, model.sample(return_anndata=True)], label="origin")
 
         """
+        self._validate_anndata(self.adata)  # another model's set-up may have rewritten codes
         label_codes = self._requested_label_codes(labels, n_per_label)
         with _seeded(seed, self.device):
             batch_codes = self._batch_codes_for_labels(label_codes, batch)
@@ -144,7 +145,10 @@ class SyntheticCellsMixin:
                 )
             return np.zeros(int(n_per_label), dtype=np.int64)
         if labels is None:
-            labels = list(self._known_labels())
+            # Only labels with training cells: an unused category of the label column has no
+            # fitted prior to draw from.
+            trained = np.unique(self._label_codes())
+            labels = list(self._known_labels()[trained])
         if isinstance(labels, str):
             labels = [labels]
         counts = dict(labels) if isinstance(labels, Mapping) else dict.fromkeys(labels, n_per_label)
