@@ -1,4 +1,4 @@
-"""Copy benchmark reports and figures into the docs (docs/benchmark_reports/, docs/figures/benchmark/).
+"""Copy benchmark reports and figures into the docs (benchmark_reports/, figures/benchmark/).
 
 Usage, after `scripts/run_published_benchmarks.sh`:
 
