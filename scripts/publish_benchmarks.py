@@ -16,7 +16,9 @@ DOCS = Path(__file__).parents[1] / "docs"
 
 
 def publish(out: Path) -> Path:
-    report = write_report(out)
+    report = out / "report.md"
+    if not report.exists():
+        report = write_report(out)
     figures = DOCS / "figures" / "benchmark"
     figures.mkdir(parents=True, exist_ok=True)
     for png in (out / "figures").glob("*.png"):
