@@ -5,7 +5,12 @@ from __future__ import annotations
 from anndata import AnnData
 
 
-def layer_matrix(adata: AnnData, layer: str | None, missing_message: str):
+def layer_matrix(
+    adata: AnnData,
+    layer: str | None,
+    missing_message: str,
+    error: type[Exception] = ValueError,
+):
     """Return ``adata.X`` (``layer=None``) or ``adata.layers[layer]``.
 
     Parameters
@@ -15,12 +20,14 @@ def layer_matrix(adata: AnnData, layer: str | None, missing_message: str):
     layer
         Layer to read, or ``None`` for ``.X``.
     missing_message
-        Message of the :class:`ValueError` raised when ``layer`` is not in ``adata.layers``; each
-        caller words it for its own users.
+        Message of the error raised when ``layer`` is not in ``adata.layers``; each caller words
+        it for its own users.
+    error
+        Exception class raised for a missing layer.
 
     """
     if layer is None:
         return adata.X
     if layer in adata.layers:
         return adata.layers[layer]
-    raise ValueError(missing_message)
+    raise error(missing_message)

@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .._validation import layer_matrix
+
 
 def check_modality(mdata, mod_name: str | None, role: str) -> None:
     """Raise if ``mod_name`` is not a modality of ``mdata``."""
@@ -21,14 +23,13 @@ def check_modality(mdata, mod_name: str | None, role: str) -> None:
 
 def get_matrix(adata_mod, mod_name: str, layer: str | None):
     """The ``layer`` (or ``.X``) of a modality, raising clearly if the layer is missing."""
-    if layer is None:
-        return adata_mod.X
-    if layer not in adata_mod.layers:
-        raise KeyError(
-            f"Layer {layer!r} is not in modality {mod_name!r}; its layers are "
-            f"{sorted(adata_mod.layers)}. Pass `layer=None` to use `.X`."
-        )
-    return adata_mod.layers[layer]
+    return layer_matrix(
+        adata_mod,
+        layer,
+        f"Layer {layer!r} is not in modality {mod_name!r}; its layers are "
+        f"{sorted(adata_mod.layers)}. Pass `layer=None` to use `.X`.",
+        error=KeyError,
+    )
 
 
 def _values(matrix) -> np.ndarray:
