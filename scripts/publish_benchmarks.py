@@ -2,7 +2,7 @@
 
 Usage, after `scripts/run_published_benchmarks.sh`:
 
-    .venv/bin/python scripts/publish_benchmarks.py results/reapseq results/bmmc
+    .venv/bin/python scripts/publish_benchmarks.py results/reapseq results/bmmc results/reapseq_whole
 """
 
 import re
@@ -19,11 +19,13 @@ def publish(out: Path) -> Path:
     report = out / "report.md"
     if not report.exists():
         report = write_report(out)
+    # Figures are named after the dataset; prefix the folder so that two runs of one dataset
+    # (e.g. HVGs and whole transcriptome) keep their own.
     figures = DOCS / "figures" / "benchmark"
     figures.mkdir(parents=True, exist_ok=True)
     for png in (out / "figures").glob("*.png"):
-        shutil.copy(png, figures / png.name)
-    text = re.sub(r"\]\(figures/", "](../figures/benchmark/", report.read_text())
+        shutil.copy(png, figures / f"{out.name}_{png.name}")
+    text = re.sub(r"\]\(figures/", f"](../figures/benchmark/{out.name}_", report.read_text())
     target = DOCS / "benchmark_reports" / f"{out.name}.md"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text)

@@ -86,12 +86,21 @@ class BudgetSolver:
             (kwargs, n) for kwargs, n in candidates if abs(n - target) <= BUDGET_TOLERANCE * target
         ]
         if not within:
-            counts = [n for _, n in candidates] or [0]
+            counts = sorted({n for _, n in candidates})
+            below = [n for n in counts if n < target]
+            above = [n for n in counts if n > target]
+            if not below and target < self.smallest(variant):
+                advice = f"the smallest {variant!r} model has {self.smallest(variant):,}"
+            else:
+                # Dense coupling grows in steps of module_dim: a budget can fall between two.
+                nearest = [f"{n:,}" for n in (below[-1:] + above[:1])]
+                advice = (
+                    f"the nearest {variant!r} configurations have {' and '.join(nearest)}; "
+                    "choose a budget within 10% of one of them"
+                )
             raise ValueError(
                 f"No {variant!r} configuration has {target:,} parameters "
-                f"(±{BUDGET_TOLERANCE:.0%}); "
-                f"on this data the closest are {min(counts, key=lambda n: abs(n - target)):,}. "
-                f"Choose a budget between {self.smallest(variant):,} and a few million."
+                f"(±{BUDGET_TOLERANCE:.0%}) on this data: {advice}."
             )
         if variant == "tt":
             kwargs, n = min(

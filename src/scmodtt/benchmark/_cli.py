@@ -19,6 +19,23 @@ PRESETS = {
 }
 
 
+def _n_modules(text: str) -> dict[str, int]:
+    """``"rna=300,prot=20"`` → ``{"rna": 300, "prot": 20}``."""
+    sizes = {}
+    for item in text.split(","):
+        modality, _, count = item.partition("=")
+        modality = modality.strip()
+        if not count.strip().isdigit() or not modality or int(count) < 1:
+            raise argparse.ArgumentTypeError(
+                f"Cannot read {item!r} in --n-modules {text!r}; write e.g. rna=300,prot=20 "
+                "(a positive count per modality)."
+            )
+        if modality in sizes:
+            raise argparse.ArgumentTypeError(f"--n-modules names {modality!r} twice: {text!r}.")
+        sizes[modality] = int(count)
+    return sizes
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="scmodtt-benchmark",
@@ -48,6 +65,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-epochs", type=int, help="training cap for every model")
     parser.add_argument(
         "--n-top-genes", type=int, default=2000, help="HVGs kept; 0 for the whole transcriptome"
+    )
+    parser.add_argument(
+        "--n-modules",
+        type=_n_modules,
+        help="modules per modality for Ward/random modules, e.g. rna=300,prot=20 "
+        "(default rna=50,prot=20)",
     )
     parser.add_argument(
         "--min-cells-per-label", type=int, help="drop (and report) labels with fewer cells"
@@ -103,6 +126,7 @@ def main(argv: list[str] | None = None) -> None:
         batch_key=args.batch_key,
         max_epochs=settings.get("max_epochs"),
         n_top_genes=args.n_top_genes or None,
+        n_modules=args.n_modules,
         min_cells_per_label=settings.get("min_cells_per_label"),
         exclude_labels=[x for x in (settings.get("exclude_labels") or "").split(",") if x],
         metric_min_cells=args.metric_min_cells,

@@ -99,8 +99,34 @@ def _torch_seed(seed: int):
 
 
 # ---------------------------------------------------------------------- protocols
-def oracle(train: MuData, labels_key: str, label_counts: pd.Series, seed: int) -> MuData:
-    """Bootstrap real training cells per label (the ceiling)."""
+def generate_oracle(train: MuData, labels_key: str, label_counts: pd.Series, seed: int) -> MuData:
+    """Bootstrap real training cells per label: the ceiling every generator is judged against.
+
+    Parameters
+    ----------
+    train
+        Real training cells (raw counts in ``rna`` and ``prot``).
+    labels_key
+        Column of ``.obs`` with the labels.
+    label_counts
+        Synthetic cells wanted per label (e.g. the test set's label counts).
+    seed
+        Seed of every random draw: the same seed gives the same cells.
+
+    Returns
+    -------
+    Resampled cells with ``obs[labels_key]`` and ``obs["synthetic"]``, counts in ``.X``.
+
+    Examples
+    --------
+    >>> import scmodtt
+    >>> mdata = scmodtt.datasets.tiny_cite()
+    >>> counts = mdata.obs["cell_type"].value_counts()
+    >>> cells = scmodtt.benchmark.generate_oracle(mdata, "cell_type", counts, seed=0)
+    >>> cells.n_obs == mdata.n_obs
+    True
+
+    """
     rng = np.random.default_rng(seed)
     train_labels = train.obs[labels_key].astype(str).to_numpy()
     wanted = requested_labels(label_counts)
@@ -123,13 +149,31 @@ def oracle(train: MuData, labels_key: str, label_counts: pd.Series, seed: int) -
     )
 
 
-def linear(
+def generate_linear(
     train: MuData, labels_key: str, label_counts: pd.Series, seed: int, n_components: int = 50
 ) -> SharedSpace:
     """PCA of the shared space, a Gaussian per label in PC space, inverse transform.
 
-    The baseline generates normalized values, not counts, so it returns them as a
+    The training-free baseline every latent model should beat (after Souza & Mehta 2026).
+
+    Parameters
+    ----------
+    train
+        Real training cells (raw counts in ``rna`` and ``prot``).
+    labels_key
+        Column of ``.obs`` with the labels.
+    label_counts
+        Synthetic cells wanted per label (e.g. the test set's label counts).
+    seed
+        Seed of every random draw: the same seed gives the same cells.
+    n_components
+        Principal components (at most cells − 1 and features).
+
+    Returns
+    -------
+    Normalized values (RNA log1p per 10⁴, ADT CLR), not counts, as a
     :class:`~scmodtt.metrics.SharedSpace`, which every metric accepts.
+
     """
     rng = np.random.default_rng(seed)
     real = shared_space(train)
@@ -152,13 +196,30 @@ def linear(
     )
 
 
-def native(model, labels_key: str, label_counts: pd.Series, seed: int) -> MuData:
-    """MODTT's own conditional generator: ``z`` from the learned per-label prior."""
+def generate_native(model, labels_key: str, label_counts: pd.Series, seed: int) -> MuData:
+    """MODTT's own conditional generator: ``z`` from the learned per-label prior.
+
+    Parameters
+    ----------
+    model
+        A trained :class:`~scmodtt.MODTT` with labels.
+    labels_key
+        Column of ``.obs`` with the labels.
+    label_counts
+        Synthetic cells wanted per label (e.g. the test set's label counts).
+    seed
+        Seed of every random draw: the same seed gives the same cells.
+
+    Returns
+    -------
+    The output of :meth:`~scmodtt.MODTT.sample` with RNA and protein counts in ``.X``.
+
+    """
     synthetic = model.sample(labels=label_counts.to_dict(), seed=seed)
     return _as_benchmark_mudata(synthetic, labels_key)
 
 
-def latent_gaussian(
+def generate_latent_gaussian(
     model,
     family: str,
     train: MuData,
@@ -169,8 +230,32 @@ def latent_gaussian(
 ) -> MuData:
     """Gaussian per label on the training cells' latent means; decode with the model's own decoder.
 
-    ``train_indices`` locate the training cells among the cells the model was set up with (the
-    rest are its validation cells); ``train`` holds exactly those training cells.
+    The one protocol shared by every latent model, so MODTT, scVI and totalVI are compared on the
+    same footing. Library sizes are drawn per label from the training cells (log-normal).
+
+    Parameters
+    ----------
+    model
+        A trained :class:`~scmodtt.MODTT`, :class:`scvi.model.SCVI` (set up on concatenated RNA
+        + ADT counts) or :class:`scvi.model.TOTALVI`.
+    family
+        ``"modtt"``, ``"scvi"`` or ``"totalvi"``.
+    train
+        The real training cells.
+    train_indices
+        Positions of the training cells among the cells the model was set up with (the rest are
+        its validation cells); ``train`` holds exactly those cells.
+    labels_key
+        Column of ``.obs`` with the labels.
+    label_counts
+        Synthetic cells wanted per label (e.g. the test set's label counts).
+    seed
+        Seed of every random draw: the same seed gives the same cells.
+
+    Returns
+    -------
+    Generated cells with RNA and protein counts, ``obs[labels_key]`` and ``obs["synthetic"]``.
+
     """
     rng = np.random.default_rng(seed)
     latent = model.get_latent_representation(indices=train_indices)

@@ -398,6 +398,9 @@ def reproduce_commands(runs: pd.DataFrame, metadata: dict, out: str | Path) -> l
             flags.append(f"--{key.replace('_', '-')} {metadata[key]}")
     if metadata.get("exclude_labels"):
         flags.append(f"--exclude-labels '{','.join(metadata['exclude_labels'])}'")
+    if metadata.get("n_modules"):
+        sizes = ",".join(f"{mod}={n}" for mod, n in metadata["n_modules"].items())
+        flags.append(f"--n-modules {sizes}")
     flags.append(f"--out {out}")
     common = " ".join(flags)
     commands = []
@@ -486,9 +489,14 @@ def _dataset_section(
         details.append(f"labels `{metadata['labels_key']}`")
     if metadata.get("n_top_genes", "absent") != "absent":
         details.append(f"n_top_genes={metadata['n_top_genes']}")
+    if metadata.get("n_modules"):
+        details.append(f"modules per modality {metadata['n_modules']}")
     if metadata.get("dropped_labels"):
         details.append(f"rare labels dropped: {metadata['dropped_labels']}")
     lines += ["Settings: " + "; ".join(details) + f"; {settings}.", ""]
+    skipped = _skipped_runs(metadata)
+    if skipped:
+        lines += [f"Not run (budget out of the architecture's ±10% reach): {skipped}.", ""]
     if metadata.get("versions"):
         versions = ", ".join(f"{k} {v}" for k, v in metadata["versions"].items())
         lines += [f"Versions: {versions}.", ""]
@@ -502,6 +510,14 @@ def _dataset_section(
     lines += _speed_section(speed, settings)
     lines += _figures_section(dataset, summary, out, figures, umap, settings)
     return lines
+
+
+def _skipped_runs(metadata: dict) -> str:
+    """``model at budget, …`` for the runs the benchmark skipped as unreachable (one per pair)."""
+    pairs = {
+        (run["model"], run["budget"]) for run in metadata.get("runs", []) if run.get("skipped")
+    }
+    return ", ".join(f"{model} at {budget}" for model, budget in sorted(pairs, key=str))
 
 
 def _metrics_section(summary: pd.DataFrame, settings: str) -> list[str]:

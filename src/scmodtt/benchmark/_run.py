@@ -16,6 +16,7 @@ from mudata import MuData
 from tqdm.auto import tqdm
 
 from .. import metrics, pp
+from ..metrics._fidelity import check_min_cells
 from . import _protocols as protocols
 from ._budget import BudgetSolver, parse_budget
 from ._data import (
@@ -157,6 +158,8 @@ def run(
     check_labels_for_split(
         mdata.obs[labels_key], max(min_cells_per_label or 0, MIN_CELLS_FOR_SPLIT)
     )
+    # Checked before any training, not when the first model is evaluated.
+    check_min_cells(metric_min_cells, name="metric_min_cells")
 
     out = Path(out)
     results = ResultsFile(out / "results.csv")
@@ -186,16 +189,30 @@ def run(
             budget_list[0],
         )
         _save_real_embedding(context)
+        likelihoods = {"gene_likelihood": gene_likelihood, "protein_likelihood": protein_likelihood}
+        sizes, unreachable = _sizes_for_budgets(context, parsed, targets, likelihoods)
         for _, model, budget in seed_runs:
             bar.set_postfix_str(f"seed {seed} {model.name} {budget}")
+            if (model.name, budget) in unreachable:
+                logger.warning(unreachable[model.name, budget])
+                run_log.append(
+                    {
+                        "seed": seed,
+                        "model": model.name,
+                        "budget": budget,
+                        "skipped": True,
+                        "reason": unreachable[model.name, budget],
+                    }
+                )
+                bar.update()
+                continue
             rows, info = _run_one(
                 context,
                 model,
                 budget,
-                targets.get(budget),
+                sizes.get((model.name, budget)),
                 max_epochs,
-                gene_likelihood,
-                protein_likelihood,
+                likelihoods,
                 metric_min_cells,
             )
             results.append(rows)
@@ -344,10 +361,9 @@ def _run_one(
     context: _SeedContext,
     model: BenchmarkModel,
     budget: str,
-    target: int | None,
+    size: dict | None,
     max_epochs,
-    gene_likelihood,
-    protein_likelihood,
+    likelihoods: dict,
     metric_min_cells,
 ):
     seed, labels_key = context.seed, context.labels_key
@@ -359,15 +375,8 @@ def _run_one(
         fit = context.fit.copy()
         kwargs = {}
         if model.family == "modtt":
-            kwargs = {"gene_likelihood": gene_likelihood, "protein_likelihood": protein_likelihood}
-            fit.mod[RNA_MOD].varm["modtt_modules"] = fit[RNA_MOD].varm[
-                _modules_key(model.module_method)
-            ]
-            fit.mod[PROTEIN_MOD].varm["modtt_modules"] = fit[PROTEIN_MOD].varm[
-                _modules_key(model.module_method)
-            ]
-            if target is not None:
-                kwargs.update(_sized_kwargs(fit, context, model, target, kwargs))
+            kwargs = {**likelihoods, **(size or {})}
+            _use_modules(fit, model.module_method)
         trained = build_model(
             model.base, fit, labels_key=labels_key, batch_key=context.batch_key, **kwargs
         )
@@ -435,20 +444,60 @@ def _protocols_for(model: BenchmarkModel) -> list[str]:
     return ["native", "latent_gaussian"] if model.family == "modtt" else ["latent_gaussian"]
 
 
-def _sized_kwargs(
-    fit: MuData, context: _SeedContext, model: BenchmarkModel, target: int, likelihoods: dict
-) -> dict:
-    probe_data = fit.copy()
-    probe = build_model(
-        "modtt-tt",
-        probe_data,
-        labels_key=context.labels_key,
-        batch_key=context.batch_key,
-        **likelihoods,
-    )
-    solver = BudgetSolver.from_model(probe)
-    config, _ = solver.solve(_SIZED_VARIANTS[model.base], target)
-    return config
+def _use_modules(fit: MuData, method: str) -> None:
+    """Point MODTT's module key at the module tables of ``method`` (Ward, random, Hallmark)."""
+    for modality in (RNA_MOD, PROTEIN_MOD):
+        fit.mod[modality].varm["modtt_modules"] = fit[modality].varm[_modules_key(method)]
+
+
+def _sizes_for_budgets(
+    context: _SeedContext,
+    models: Sequence[BenchmarkModel],
+    targets: dict[str, int],
+    likelihoods: dict,
+) -> tuple[dict, dict]:
+    """Size of every (sized model, budget) pair on this seed's data, and the unreachable pairs.
+
+    Dense coupling has one size knob (``module_dim``) and moves in coarse steps, so some budgets
+    that TT and flat reach exactly are out of its ±10% band: those runs are skipped and reported
+    rather than run off-budget. A budget that no requested architecture reaches is an error.
+
+    Returns
+    -------
+    ``{(model, budget): size kwargs}`` and ``{(model, budget): reason}``.
+
+    """
+    sized = [m for m in models if m.sized]
+    if not sized or not targets:
+        return {}, {}
+    solvers = {}
+    for method in sorted({m.module_method for m in sized}):
+        probe_data = context.fit.copy()
+        _use_modules(probe_data, method)
+        probe = build_model(
+            "modtt-tt",
+            probe_data,
+            labels_key=context.labels_key,
+            batch_key=context.batch_key,
+            **likelihoods,
+        )
+        solvers[method] = BudgetSolver.from_model(probe)
+    sizes, unreachable = {}, {}
+    for budget, target in targets.items():
+        for model in sized:
+            try:
+                sizes[model.name, budget] = solvers[model.module_method].solve(
+                    _SIZED_VARIANTS[model.base], target
+                )[0]
+            except ValueError as error:
+                reason = f"{model.name} at budget {budget} skipped: {error}"
+                unreachable[model.name, budget] = reason
+        if all((m.name, budget) in unreachable for m in sized):
+            raise ValueError(
+                f"No requested architecture reaches the budget {budget!r}: "
+                + " ".join(unreachable[m.name, budget] for m in sized)
+            )
+    return sizes, unreachable
 
 
 def _train(
@@ -473,12 +522,12 @@ def _train(
 def _generate(protocol: str, trained, model: BenchmarkModel, context: _SeedContext) -> MuData:
     labels_key, counts, seed = context.labels_key, context.label_counts, context.seed
     if protocol == "oracle":
-        return protocols.oracle(context.train, labels_key, counts, seed)
+        return protocols.generate_oracle(context.train, labels_key, counts, seed)
     if protocol == "linear":
-        return protocols.linear(context.train, labels_key, counts, seed)
+        return protocols.generate_linear(context.train, labels_key, counts, seed)
     if protocol == "native":
-        return protocols.native(trained, labels_key, counts, seed)
-    return protocols.latent_gaussian(
+        return protocols.generate_native(trained, labels_key, counts, seed)
+    return protocols.generate_latent_gaussian(
         trained, model.family, context.train, context.split_in_fit.train, labels_key, counts, seed
     )
 
@@ -548,6 +597,6 @@ def _write_metadata(
             )
         },
         "process_peak_rss_mib": peak_rss_mib(),
-        "runs": previous["runs"] + run_log,
+        "runs": previous["runs"] + [run for run in run_log if run not in previous["runs"]],
     }
     path.write_text(json.dumps(metadata, indent=2, default=str))

@@ -52,6 +52,15 @@ def _subsample(n: int, max_cells: int, rng: np.random.Generator) -> np.ndarray:
     return np.sort(rng.choice(n, size=max_cells, replace=False))
 
 
+def check_min_cells(min_cells: int, k: int = 5, n_folds: int = 5, name: str = "min_cells") -> None:
+    """Refuse a per-type cell minimum too small for the kNN metrics and the classifier's folds."""
+    if min_cells <= k or min_cells < n_folds:
+        raise ValueError(
+            f"{name} ({min_cells}) must exceed k ({k}) and be >= n_folds ({n_folds}); "
+            f"use {max(k + 1, n_folds)} or more."
+        )
+
+
 def distribution_fidelity(
     real: MuData | SharedSpace,
     synthetic: MuData | SharedSpace,
@@ -140,10 +149,7 @@ def distribution_fidelity(
     True
 
     """
-    if min_cells <= k or min_cells < n_folds:
-        raise ValueError(
-            f"min_cells ({min_cells}) must exceed k ({k}) and be >= n_folds ({n_folds})."
-        )
+    check_min_cells(min_cells, k, n_folds)
     if max_cells < min_cells:
         raise ValueError(f"max_cells ({max_cells}) must be >= min_cells ({min_cells}).")
     real = as_space(real, "real")

@@ -1,0 +1,703 @@
+"""The benchmark loop, its budgets and its command line, end to end on ``tiny_cite``.
+
+One small benchmark (modtt-tt, flat, linear, oracle; one seed; two epochs) is run once per module
+into a temporary folder and read by several tests; copies of that folder check that reruns resume.
+A second small run sizes the MODTT and flat architectures to parameter budgets, one of which the
+dense coupling cannot reach: the budgets are found with :class:`BudgetSolver` on the same seed's
+data, never written down. Expectations come from the inputs (models, seeds, label counts, budget
+targets) or from the invariants of the metrics, never from an earlier output.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shlex
+import shutil
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import scmodtt
+from scmodtt.benchmark import BudgetSolver, parse_budget, run
+from scmodtt.benchmark import _run as benchmark_run
+from scmodtt.benchmark._budget import BUDGET_TOLERANCE
+from scmodtt.benchmark._cli import main
+from scmodtt.benchmark._data import (
+    MIN_CELLS_FOR_SPLIT,
+    TEST_FRACTION,
+    VALIDATION_FRACTION,
+    load_benchmark_data,
+    stratified_split,
+)
+from scmodtt.benchmark._report import reproduce_commands
+from scmodtt.benchmark._zoo import build_model, n_parameters
+
+DATASET = "tiny_cite"
+LABELS_KEY = "cell_type"
+MODELS = ("modtt-tt", "flat", "linear", "oracle")
+TRAINED = ("modtt-tt", "flat")
+N_MODULES = {"rna": 8, "prot": 4}
+MAX_EPOCHS = 2
+N_TOP_GENES = 200
+#: Fewest cells per type for the per-type metrics; the distribution metrics need more than k = 5.
+METRIC_MIN_CELLS = 6
+QUICK = {
+    "max_epochs": MAX_EPOCHS,
+    "n_top_genes": N_TOP_GENES,
+    "n_modules": N_MODULES,
+    "metric_min_cells": METRIC_MIN_CELLS,
+    "progress": False,
+}
+COLUMNS = ["dataset", "model", "protocol", "seed", "budget", "n_params", "metric", "value"]
+CORRELATIONS = ("cond_r", "interact_r")
+PROBABILITIES = ("c2st_auc", "tstr_f1", "trtr_f1")
+REQUIRED_METRICS = {*CORRELATIONS, *PROBABILITIES}
+#: Metrics that measure the machine rather than the model (differ between identical runs).
+TIMING_METRICS = (
+    "sample_cells_per_s",
+    "train_seconds",
+    "median_epoch_seconds",
+    "peak_memory_increase_mib",
+)
+SIZED = {"modtt-tt": "tt", "modtt-dense": "dense", "flat": "flat"}
+RUN_LOGGER = "scmodtt.benchmark._run"
+
+
+def read_results(out: Path) -> pd.DataFrame:
+    """``out/results.csv`` typed as the benchmark writes it."""
+    return pd.read_csv(out / "results.csv", dtype={"budget": str})
+
+
+def read_metadata(out: Path, dataset: str = DATASET) -> dict:
+    """``out/metadata_<dataset>.json``."""
+    return json.loads((out / f"metadata_{dataset}.json").read_text())
+
+
+def write_h5mu(mdata, path: Path) -> Path:
+    """Write ``mdata`` to ``path`` and return the path."""
+    mdata.write(path)
+    return path
+
+
+class _ListHandler(logging.Handler):
+    """Keeps the records it receives (``caplog`` is per test; the budget run is per module)."""
+
+    def __init__(self):
+        super().__init__(level=logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+# ---------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def benchmark_out(tmp_path_factory):
+    """Output folder of one quick benchmark of :data:`MODELS` on ``tiny_cite``, seed 0.
+
+    Tests only read it; those that run the benchmark again work on a copy.
+    """
+    out = tmp_path_factory.mktemp("benchmark") / "out"
+    run(data=DATASET, models=list(MODELS), seeds=1, out=out, **QUICK)
+    return out
+
+
+@pytest.fixture(scope="module")
+def results(benchmark_out):
+    """The rows of the module's benchmark."""
+    return read_results(benchmark_out)
+
+
+@pytest.fixture(scope="module")
+def metadata(benchmark_out):
+    """The metadata of the module's benchmark."""
+    return read_metadata(benchmark_out)
+
+
+@pytest.fixture(scope="module")
+def tiny_path(tmp_path_factory):
+    """``tiny_cite`` written as ``tiny_copy.h5mu`` (dataset name ``tiny_copy``)."""
+    path = tmp_path_factory.mktemp("data") / "tiny_copy.h5mu"
+    return write_h5mu(scmodtt.datasets.tiny_cite(), path)
+
+
+@pytest.fixture(scope="module")
+def seed_context():
+    """Seed 0's split, features and Ward modules of ``tiny_cite``, as :func:`run` builds them."""
+    _, mdata = load_benchmark_data(DATASET, LABELS_KEY)
+    return _build_context(mdata)
+
+
+def _build_context(mdata):
+    return benchmark_run._SeedContext.build(
+        mdata, DATASET, LABELS_KEY, None, 0, N_TOP_GENES, N_MODULES, {"ward"}, None, "default"
+    )
+
+
+def _fit_with_modules(context):
+    """A copy of the context's fit cells with the Ward modules where MODTT reads them."""
+    fit = context.fit.copy()
+    benchmark_run._use_modules(fit, "ward")
+    return fit
+
+
+@pytest.fixture(scope="module")
+def solver(seed_context):
+    """Budget solver for seed 0's data, built from a modular MODTT like the benchmark's."""
+    probe = build_model("modtt-tt", _fit_with_modules(seed_context), labels_key=LABELS_KEY)
+    return BudgetSolver.from_model(probe)
+
+
+def _reaches(solver: BudgetSolver, variant: str, target: int) -> bool:
+    try:
+        solver.solve(variant, target)
+    except ValueError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def budgets(solver):
+    """(budget all three architectures reach, budget TT and flat reach but dense does not).
+
+    Dense coupling grows in coarse steps of ``module_dim``: a budget between two consecutive dense
+    sizes, more than the tolerance away from both, is out of its reach.
+    """
+    dense = [solver.count("modular", "dense", module_dim=d) for d in range(1, 8)]
+    reachable = next(
+        n for n in dense if all(_reaches(solver, v, n) for v in ("tt", "flat", "dense"))
+    )
+    for low, high in zip(dense, dense[1:], strict=False):
+        lowest, highest = low / (1 - BUDGET_TOLERANCE), high / (1 + BUDGET_TOLERANCE)
+        if lowest < highest:
+            gap = int(np.sqrt(lowest * highest))
+            if not _reaches(solver, "dense", gap) and all(
+                _reaches(solver, v, gap) for v in ("tt", "flat")
+            ):
+                return str(reachable), str(gap)
+    pytest.fail(f"No budget in the dense coupling's gaps on this data (dense sizes {dense}).")
+
+
+@pytest.fixture(scope="module")
+def budget_run(tmp_path_factory, budgets):
+    """Output folder and warnings of a benchmark of the three sized models at both budgets."""
+    out = tmp_path_factory.mktemp("budgets") / "out"
+    handler = _ListHandler()
+    logger = logging.getLogger(RUN_LOGGER)
+    logger.addHandler(handler)
+    try:
+        run(
+            data=DATASET,
+            models=list(SIZED),
+            seeds=1,
+            budgets=list(budgets),
+            out=out,
+            **QUICK,
+        )
+    finally:
+        logger.removeHandler(handler)
+    return out, [record.getMessage() for record in handler.records]
+
+
+@pytest.fixture(scope="module")
+def cli_out(tmp_path_factory, tiny_path):
+    """Output folder of the command line on ``tiny_copy.h5mu`` with the linear and oracle models."""
+    out = tmp_path_factory.mktemp("cli") / "out"
+    main(_cli_args(tiny_path, out))
+    return out
+
+
+def _cli_args(data: Path, out: Path) -> list[str]:
+    return [
+        "--data",
+        str(data),
+        "--models",
+        "linear,oracle",
+        "--seeds",
+        "1",
+        "--out",
+        str(out),
+        "--n-modules",
+        "rna=8,prot=4",
+        "--n-top-genes",
+        str(N_TOP_GENES),
+        "--metric-min-cells",
+        str(METRIC_MIN_CELLS),
+    ]
+
+
+# ---------------------------------------------------------------------- end to end
+def test_results_columns_and_runs(results):
+    """Tidy columns; every requested model, for the one seed and the default size."""
+    assert list(results.columns) == COLUMNS
+    assert set(results["model"]) == set(MODELS)
+    assert set(results["dataset"]) == {DATASET}
+    assert set(results["seed"]) == {0}
+    assert set(results["budget"]) == {"default"}
+
+
+def test_protocols_per_model(results):
+    """MODTT architectures are sampled natively and from the latent Gaussian; baselines by name."""
+    protocols = results.groupby("model")["protocol"].agg(set).to_dict()
+    expected = {model: {"native", "latent_gaussian"} for model in TRAINED}
+    expected.update(linear={"linear"}, oracle={"oracle"})
+    assert protocols == expected
+
+
+def test_metrics_present_once_per_run(results):
+    """Each run × protocol has the headline metrics, each exactly once."""
+    keys = ["model", "protocol", "seed", "budget", "metric"]
+    assert not results.duplicated(keys).any()
+    for (model, protocol), rows in results.groupby(["model", "protocol"]):
+        assert REQUIRED_METRICS <= set(rows["metric"]), (model, protocol)
+
+
+@pytest.mark.parametrize(
+    ("metrics", "low", "high"), [(CORRELATIONS, -1.0, 1.0), (PROBABILITIES, 0.0, 1.0)]
+)
+def test_metric_ranges(results, metrics, low, high):
+    """Correlations lie in [-1, 1]; AUC and F1 scores in [0, 1]; each is defined somewhere."""
+    for metric in metrics:
+        values = results.loc[results["metric"] == metric, "value"]
+        finite = values[np.isfinite(values)]
+        assert len(finite) > 0, metric
+        assert finite.between(low, high).all(), (metric, finite.tolist())
+
+
+def test_trtr_does_not_depend_on_the_model(results):
+    """TRTR F1 trains and tests on real cells only: one value per seed, whatever the model."""
+    trtr = results.loc[results["metric"] == "trtr_f1"]
+    assert len(trtr) == results[["model", "protocol"]].drop_duplicates().shape[0]
+    assert trtr.groupby("seed")["value"].nunique().eq(1).all()
+
+
+def test_parameter_counts(results, metadata):
+    """Trained models have one positive count per run, as logged; baselines have none."""
+    counts = results.groupby("model")["n_params"].agg(set).to_dict()
+    for model in TRAINED:
+        (n_params,) = counts[model]
+        assert n_params > 0
+        (logged,) = [r["n_params"] for r in metadata["runs"] if r["model"] == model]
+        assert logged == n_params
+    assert counts["linear"] == counts["oracle"] == {0}
+
+
+def test_training_is_capped(results):
+    """``max_epochs`` caps every trained model; training-free ones have no training rows."""
+    epochs = results.loc[results["metric"] == "epochs"]
+    assert set(epochs["model"]) == set(TRAINED)
+    assert epochs["value"].between(1, MAX_EPOCHS).all()
+
+
+def test_metadata(metadata):
+    """Settings, package versions and one logged run per model and seed."""
+    assert metadata["dataset"] == DATASET
+    assert metadata["data"] == DATASET
+    assert metadata["models"] == list(MODELS)
+    assert metadata["seeds"] == [0]
+    assert metadata["n_modules"] == N_MODULES
+    assert metadata["max_epochs"] == MAX_EPOCHS
+    assert metadata["n_top_genes"] == N_TOP_GENES
+    assert metadata["metric_min_cells"] == METRIC_MIN_CELLS
+    assert metadata["dropped_labels"] == {}
+    assert metadata["versions"]["scmodtt"] == version("scmodtt")
+    assert {"scvi-tools", "torch", "mudata"} <= set(metadata["versions"])
+    logged = sorted((r["seed"], r["model"]) for r in metadata["runs"])
+    assert logged == sorted((0, model) for model in MODELS)
+
+
+def test_synthetic_cells_follow_test_label_counts(benchmark_out, results):
+    """The first seed's synthetic cells are kept per model and protocol, with the test labels."""
+    folder = benchmark_out / "synthetic"
+    runs = results[["model", "protocol"]].drop_duplicates()
+    expected = {f"{DATASET}__{m}__{p}.npz" for m, p in runs.itertuples(index=False)}
+    assert {p.name for p in folder.glob("*.npz")} == expected | {f"{DATASET}__real__test.npz"}
+    with np.load(folder / f"{DATASET}__real__test.npz") as real:
+        real_counts = pd.Series(real["labels"]).value_counts().sort_index()
+        n_features = real["values"].shape[1]
+    labels = scmodtt.datasets.tiny_cite().obs[LABELS_KEY].astype(str)
+    split = stratified_split(labels, seed=0)
+    pd.testing.assert_series_equal(
+        real_counts, labels.iloc[split.test].value_counts().sort_index(), check_names=False
+    )
+    for name in expected:
+        with np.load(folder / name) as synthetic:
+            counts = pd.Series(synthetic["labels"]).value_counts().sort_index()
+            assert synthetic["values"].shape == (real_counts.sum(), n_features), name
+        pd.testing.assert_series_equal(counts, real_counts, check_names=False)
+
+
+# ---------------------------------------------------------------------- resuming
+def test_rerun_adds_nothing(benchmark_out, results, metadata, tmp_path):
+    """Running again with the same arguments skips every finished run."""
+    out = tmp_path / "out"
+    shutil.copytree(benchmark_out, out)
+    returned = run(data=DATASET, models=list(MODELS), seeds=1, out=out, **QUICK)
+    pd.testing.assert_frame_equal(read_results(out), results)
+    pd.testing.assert_frame_equal(returned, results)
+    assert read_metadata(out)["runs"] == metadata["runs"]
+
+
+def test_new_seed_adds_only_its_rows(benchmark_out, results, metadata, tmp_path):
+    """A second seed trains and appends that seed only; seed 0's rows are left as they were."""
+    out = tmp_path / "out"
+    shutil.copytree(benchmark_out, out)
+    run(data=DATASET, models=list(MODELS), seeds=2, out=out, **QUICK)
+    after = read_results(out)
+    pd.testing.assert_frame_equal(after.iloc[: len(results)], results)
+    added = after.iloc[len(results) :]
+    assert set(added["seed"]) == {1}
+    keys = ["model", "protocol", "metric"]
+    seed_keys = added[keys].sort_values(keys).reset_index(drop=True)
+    assert seed_keys.equals(results[keys].sort_values(keys).reset_index(drop=True))
+    runs = read_metadata(out)["runs"]
+    assert runs[: len(metadata["runs"])] == metadata["runs"]
+    assert sorted((r["seed"], r["model"]) for r in runs[len(metadata["runs"]) :]) == sorted(
+        (1, model) for model in MODELS
+    )
+
+
+# ---------------------------------------------------------------------- splits and features
+def test_stratified_split_is_seeded_and_stratified():
+    """Same seed, same split; another seed, another split; disjoint, complete, per label."""
+    labels = scmodtt.datasets.tiny_cite().obs[LABELS_KEY]
+    split = stratified_split(labels, seed=0)
+    again = stratified_split(labels, seed=0)
+    other = stratified_split(labels, seed=1)
+    for part in ("train", "validation", "test"):
+        np.testing.assert_array_equal(getattr(split, part), getattr(again, part))
+    assert not np.array_equal(split.test, other.test)
+    parts = np.concatenate([split.train, split.validation, split.test])
+    np.testing.assert_array_equal(np.sort(parts), np.arange(len(labels)))
+    counts = labels.value_counts()
+    test_counts = labels.iloc[split.test].value_counts()
+    validation_counts = labels.iloc[split.validation].value_counts()
+    for label, n in counts.items():
+        assert abs(test_counts[label] - TEST_FRACTION * n) <= 1, label
+        n_fit = n - test_counts[label]
+        assert abs(validation_counts[label] - VALIDATION_FRACTION * n_fit) <= 1, label
+
+
+def test_features_come_from_training_cells(seed_context):
+    """Genes and modules do not change when the test cells' counts do (and repeat exactly)."""
+    _, mdata = load_benchmark_data(DATASET, LABELS_KEY)
+    split = stratified_split(mdata.obs[LABELS_KEY], seed=0)
+    np.testing.assert_array_equal(seed_context.test.obs_names, mdata.obs_names[split.test])
+    # Make unselected genes wildly variable in the test cells only.
+    rna = mdata.mod["rna"]
+    counts = rna.X.toarray()
+    unselected = np.flatnonzero(~rna.var_names.isin(seed_context.fit["rna"].var_names))[:30]
+    rng = np.random.default_rng(0)
+    burst = rng.poisson(200, size=(len(split.test), len(unselected)))
+    counts[np.ix_(split.test, unselected)] = burst * (rng.random(burst.shape) < 0.5)
+    rna.X = type(rna.X)(counts.astype(rna.X.dtype))
+    # Selected from all cells, these genes would now be among the chosen ones.
+    from_all_cells = benchmark_run._select_genes(mdata.copy(), N_TOP_GENES)
+    assert from_all_cells.isin(rna.var_names[unselected]).any()
+    changed = _build_context(mdata)
+    pd.testing.assert_index_equal(changed.fit["rna"].var_names, seed_context.fit["rna"].var_names)
+    for modality in ("rna", "prot"):
+        key = "modtt_modules_ward"
+        pd.testing.assert_frame_equal(
+            pd.DataFrame(changed.fit[modality].varm[key]),
+            pd.DataFrame(seed_context.fit[modality].varm[key]),
+        )
+
+
+# ---------------------------------------------------------------------- budgets
+def test_budget_runs_land_on_target(budget_run, budgets, solver):
+    """Every sized run has its solver's count, within the tolerance of its budget."""
+    out, _ = budget_run
+    rows = read_results(out)[["model", "budget", "n_params"]].drop_duplicates()
+    assert set(rows["budget"]) == set(budgets)
+    assert not rows.duplicated(["model", "budget"]).any()
+    for model, budget, n_params in rows.itertuples(index=False):
+        target = parse_budget(budget)
+        assert abs(n_params - target) <= BUDGET_TOLERANCE * target, (model, budget, n_params)
+        assert n_params == solver.solve(SIZED[model], target)[1], (model, budget)
+
+
+def test_unreachable_budget_is_skipped_and_reported(budget_run, budgets):
+    """Dense at the budget it cannot reach is skipped with a warning and a metadata entry."""
+    out, warnings = budget_run
+    reachable, gap = budgets
+    ran = set(read_results(out)[["model", "budget"]].itertuples(index=False, name=None))
+    expected = {(model, budget) for model in SIZED for budget in budgets} - {("modtt-dense", gap)}
+    assert ran == expected
+    assert [w for w in warnings if "skipped" in w] == [
+        w for w in warnings if w.startswith(f"modtt-dense at budget {gap} skipped")
+    ]
+    assert len([w for w in warnings if "skipped" in w]) == 1
+    runs = read_metadata(out)["runs"]
+    skipped = [r for r in runs if r.get("skipped")]
+    assert [(r["model"], r["budget"]) for r in skipped] == [("modtt-dense", gap)]
+    assert "No 'dense' configuration" in skipped[0]["reason"]
+    trained = {(r["model"], r["budget"]) for r in runs if not r.get("skipped")}
+    assert trained == expected
+
+
+def test_rerun_does_not_repeat_skipped_runs(budget_run, budgets, tmp_path):
+    """Resuming a run with an unreachable budget trains nothing and records the skip once."""
+    out, _ = budget_run
+    again = tmp_path / "again"
+    shutil.copytree(out, again)
+    run(data=DATASET, models=list(SIZED), seeds=1, budgets=list(budgets), out=again, **QUICK)
+    pd.testing.assert_frame_equal(read_results(again), read_results(out))
+    assert read_metadata(again)["runs"] == read_metadata(out)["runs"]
+
+
+def test_gap_budget_message_names_the_nearest_sizes(solver, budgets):
+    """A budget between two dense sizes names both neighbours, not a range it already lies in."""
+    _, gap = budgets
+    dense = [solver.count("modular", "dense", module_dim=d) for d in range(1, 8)]
+    below = max(n for n in dense if n < int(gap))
+    above = min(n for n in dense if n > int(gap))
+    message = f"nearest 'dense' configurations have {below:,} and {above:,}"
+    with pytest.raises(ValueError, match=message):
+        solver.solve("dense", int(gap))
+
+
+def test_too_small_metric_min_cells_refused_before_training(tmp_path):
+    """A per-type minimum the kNN metrics cannot use fails at once, with the value to use."""
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match=r"metric_min_cells \(5\) must exceed k \(5\).*use 6"):
+        run(data=DATASET, models=["modtt-tt"], seeds=1, out=out, **{**QUICK, "metric_min_cells": 5})
+    assert not (out / "results.csv").exists()
+
+
+def test_budget_no_architecture_reaches(tmp_path, solver):
+    """A budget below every architecture's smallest size is an error, before any training."""
+    assert min(solver.smallest(v) for v in ("tt", "dense", "flat")) > 1000 * (1 + BUDGET_TOLERANCE)
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match="No requested architecture reaches the budget '1k'"):
+        run(
+            data=DATASET,
+            models=[*SIZED, "linear"],
+            seeds=1,
+            budgets=["1k"],
+            out=out,
+            **QUICK,
+        )
+    assert not (out / "results.csv").exists()
+
+
+# ---------------------------------------------------------------------- BudgetSolver
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("60k", 60_000),
+        ("1m", 1_000_000),
+        ("200000", 200_000),
+        (200_000, 200_000),
+        (" 2.5K ", 2_500),
+        (np.int64(7), 7),
+    ],
+)
+def test_parse_budget(text, expected):
+    """Suffixes k and m scale; plain numbers and integers pass through."""
+    assert parse_budget(text) == expected
+
+
+@pytest.mark.parametrize("text", ["lots", "1x", "k", ""])
+def test_parse_budget_bad_text(text):
+    """Text that is not a number with an optional k/m suffix is refused."""
+    with pytest.raises(ValueError, match="Cannot read parameter budget"):
+        parse_budget(text)
+
+
+def _target(solver: BudgetSolver, variant: str) -> int:
+    """A budget ``variant`` reaches: dense at one of its own sizes, the others at 3× their least."""
+    if variant == "dense":
+        return solver.count("modular", "dense", module_dim=3)
+    return 3 * solver.smallest(variant)
+
+
+@pytest.mark.parametrize("variant", ["tt", "dense", "flat"])
+def test_solve_within_tolerance(solver, variant):
+    """The configuration found has the count returned, within the tolerance of the target."""
+    target = _target(solver, variant)
+    kwargs, n = solver.solve(variant, target)
+    assert abs(n - target) <= BUDGET_TOLERANCE * target
+    expected_keys = {"tt": {"module_dim", "tt_rank"}, "dense": {"module_dim"}, "flat": {"n_hidden"}}
+    assert set(kwargs) == expected_keys[variant]
+    if variant == "flat":
+        assert solver.count("flat", **kwargs) == n
+    else:
+        assert solver.count("modular", variant, **kwargs) == n
+
+
+@pytest.mark.parametrize("variant", ["tt", "dense", "flat"])
+def test_solved_count_matches_built_model(solver, seed_context, variant):
+    """A model built with the solved configuration has exactly the solver's count."""
+    kwargs, n = solver.solve(variant, _target(solver, variant))
+    name = "flat" if variant == "flat" else f"modtt-{variant}"
+    model = build_model(name, _fit_with_modules(seed_context), labels_key=LABELS_KEY, **kwargs)
+    assert n_parameters(model) == n
+
+
+@pytest.mark.parametrize("variant", ["tt", "dense", "flat"])
+def test_smallest(solver, variant):
+    """The smallest size is the size-1 configuration; well below it nothing is on budget."""
+    smallest = solver.smallest(variant)
+    if variant == "flat":
+        assert smallest == solver.count("flat", n_hidden=1) < solver.count("flat", n_hidden=2)
+    else:
+        one = solver.count("modular", variant, module_dim=1, tt_rank=1)
+        assert smallest == one < solver.count("modular", variant, module_dim=2, tt_rank=1)
+    _, n = solver.solve(variant, smallest)
+    assert abs(n - smallest) <= BUDGET_TOLERANCE * smallest
+    with pytest.raises(ValueError, match=f"No '{variant}' configuration has"):
+        solver.solve(variant, int(smallest / (1 + 2 * BUDGET_TOLERANCE)))
+
+
+def test_solver_needs_a_modular_model(seed_context):
+    """A flat model has no module layout to size the modular architectures from."""
+    flat = build_model("flat", _fit_with_modules(seed_context), labels_key=LABELS_KEY)
+    with pytest.raises(ValueError, match="Build the solver from a modular MODTT"):
+        BudgetSolver.from_model(flat)
+
+
+# ---------------------------------------------------------------------- bad input
+@pytest.mark.parametrize(
+    ("models", "match"),
+    [
+        (["modtt-xx"], "Unknown model 'modtt-xx'"),
+        (["linear", "scvi:random"], "only modtt-tt/modtt-dense take a module method"),
+        (["modtt-tt:nope"], "only modtt-tt/modtt-dense take a module method"),
+    ],
+)
+def test_bad_model_names(tmp_path, models, match):
+    """Model names are checked before any data is read or anything written."""
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match=match):
+        run(data=DATASET, models=models, seeds=1, out=out, **QUICK)
+    assert not out.exists()
+
+
+def test_missing_labels_key(tmp_path):
+    """The benchmark compares cell types, so it needs the labels column."""
+    with pytest.raises(ValueError, match="no column 'nope' with labels"):
+        run(
+            data=DATASET,
+            models=["linear"],
+            seeds=1,
+            out=tmp_path / "out",
+            labels_key="nope",
+            **QUICK,
+        )
+
+
+@pytest.fixture(scope="module")
+def rare_label(tmp_path_factory):
+    """(path, label): ``tiny_cite`` where one label keeps only 3 of its cells."""
+    mdata = scmodtt.datasets.tiny_cite()
+    labels = mdata.obs[LABELS_KEY].astype(str)
+    label = sorted(labels.unique())[0]
+    keep = (labels != label).to_numpy()
+    keep[np.flatnonzero(~keep)[:3]] = True
+    path = tmp_path_factory.mktemp("rare") / "tiny_rare.h5mu"
+    return write_h5mu(mdata[keep].copy(), path), label
+
+
+def test_rare_label_refused(tmp_path, rare_label):
+    """Without ``min_cells_per_label`` a label too small to split is an error naming it."""
+    path, label = rare_label
+    match = (
+        re.escape(f"have fewer than {MIN_CELLS_FOR_SPLIT} cells")
+        + r".*"
+        + re.escape(f"{{{label!r}: 3}}")
+    )
+    with pytest.raises(ValueError, match=match):
+        run(data=path, models=["linear"], seeds=1, out=tmp_path / "out", **QUICK)
+
+
+def test_rare_and_excluded_labels_dropped(tmp_path, rare_label):
+    """With ``min_cells_per_label`` the rare label is dropped, like excluded ones; both reported."""
+    path, label = rare_label
+    labels = scmodtt.datasets.tiny_cite().obs[LABELS_KEY].astype(str)
+    excluded = sorted(set(labels) - {label})[0]
+    out = tmp_path / "out"
+    run(
+        data=path,
+        models=["linear", "oracle"],
+        seeds=1,
+        out=out,
+        min_cells_per_label=5,
+        exclude_labels=[excluded],
+        **QUICK,
+    )
+    metadata = read_metadata(out, path.stem)
+    assert metadata["dropped_labels"] == {label: 3, excluded: int((labels == excluded).sum())}
+    assert metadata["min_cells_per_label"] == 5
+    assert metadata["exclude_labels"] == [excluded]
+    assert set(read_results(out)["model"]) == {"linear", "oracle"}
+    with np.load(out / "synthetic" / f"{path.stem}__real__test.npz") as real:
+        kept = set(real["labels"])
+    assert kept == set(labels) - {label, excluded}
+
+
+def test_excluding_an_unknown_label(tmp_path):
+    """Excluding a label the data does not have is an error listing the labels."""
+    with pytest.raises(ValueError, match=r"Cannot exclude unknown label\(s\) \['nope'\]"):
+        run(
+            data=DATASET,
+            models=["linear"],
+            seeds=1,
+            out=tmp_path / "out",
+            exclude_labels=["nope"],
+            **QUICK,
+        )
+
+
+# ---------------------------------------------------------------------- command line
+def test_cli_writes_results_and_report(cli_out, tiny_path):
+    """The command line runs the benchmark with its flags and writes the report."""
+    rows = read_results(cli_out)
+    assert list(rows.columns) == COLUMNS
+    assert set(rows["model"]) == {"linear", "oracle"}
+    assert set(rows["dataset"]) == {tiny_path.stem}
+    metadata = read_metadata(cli_out, tiny_path.stem)
+    assert metadata["n_modules"] == N_MODULES
+    assert metadata["n_top_genes"] == N_TOP_GENES
+    assert metadata["metric_min_cells"] == METRIC_MIN_CELLS
+    report = (cli_out / "report.md").read_text()
+    assert "--n-modules rna=8,prot=4" in report
+
+
+def test_cli_reproduce_command_recomputes_rows(cli_out, tmp_path):
+    """The report's command, run into a new folder, gives the same rows (timings aside)."""
+    report = (cli_out / "report.md").read_text()
+    (command,) = re.findall(r"Reproduce: `([^`]*)`", report)
+    argv = shlex.split(command)
+    assert argv[0] == "scmodtt-benchmark"
+    argv = argv[1:]
+    argv[argv.index("--out") + 1] = str(tmp_path / "again")
+    main([*argv, "--no-report"])
+    assert not (tmp_path / "again" / "report.md").exists()
+    before, after = (
+        rows[~rows["metric"].isin(TIMING_METRICS)].reset_index(drop=True)
+        for rows in (read_results(cli_out), read_results(tmp_path / "again"))
+    )
+    pd.testing.assert_frame_equal(after, before)
+
+
+@pytest.mark.parametrize("text", ["rna=abc", "rna", "=5", "rna=8,prot", "rna=0", "rna=8,rna=9"])
+def test_cli_bad_n_modules(text, tmp_path, capsys):
+    """A malformed ``--n-modules`` is an argparse error (exit status 2) before anything runs."""
+    with pytest.raises(SystemExit, match="^2$"):
+        main(["--data", DATASET, "--models", "linear", "--out", str(tmp_path), "--n-modules", text])
+    assert "--n-modules" in capsys.readouterr().err
+    assert not (tmp_path / "results.csv").exists()
+
+
+def test_reproduce_commands_name_n_modules(results, metadata):
+    """``--n-modules`` is in the reproduce command exactly when the run set it."""
+    (command,) = reproduce_commands(results, metadata, "out")
+    assert "--n-modules rna=8,prot=4" in command
+    (command,) = reproduce_commands(results, {**metadata, "n_modules": None}, "out")
+    assert "--n-modules" not in command
