@@ -2,7 +2,8 @@
 
 Usage, after `scripts/run_published_benchmarks.sh`:
 
-    .venv/bin/python scripts/publish_benchmarks.py results/reapseq results/bmmc results/reapseq_whole
+    .venv/bin/python scripts/publish_benchmarks.py \
+        results/reapseq results/bmmc results/reapseq_whole
 """
 
 import re
