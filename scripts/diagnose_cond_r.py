@@ -31,6 +31,7 @@ import scvi
 import torch
 
 from scmodtt import metrics
+from scmodtt._normalization import _dense_float
 from scmodtt.benchmark import _protocols as protocols
 from scmodtt.benchmark import _run
 from scmodtt.benchmark._data import (
@@ -54,11 +55,6 @@ def _context(seed: int) -> _run._SeedContext:
     )
 
 
-def _dense(matrix) -> torch.Tensor:
-    array = matrix.toarray() if hasattr(matrix, "toarray") else np.asarray(matrix)
-    return torch.as_tensor(array, dtype=torch.float32)
-
-
 @torch.inference_mode()
 def _decode(model, z, rna_log_library, protein_log_library, protein_centre, noise=True):
     module = model.module
@@ -80,7 +76,10 @@ def diagnose(seed: int) -> pd.DataFrame:
 
     train = context.train
     labels = train.obs[LABELS].astype(str).to_numpy()
-    rna, protein = _dense(train[RNA_MOD].X), _dense(train[PROTEIN_MOD].X)
+    rna, protein = (
+        torch.as_tensor(_dense_float(train[modality].X), dtype=torch.float32)
+        for modality in (RNA_MOD, PROTEIN_MOD)
+    )
     rna_lib, protein_lib = log_library(rna), log_library(protein)
     z_mean = torch.as_tensor(
         model.get_latent_representation(indices=context.split_in_fit.train), dtype=torch.float32
@@ -99,10 +98,8 @@ def diagnose(seed: int) -> pd.DataFrame:
     for label in np.unique(labels):
         members = np.flatnonzero(labels == label)
         donors[members] = rng.choice(members, size=len(members), replace=True)
-    z_prior = torch.as_tensor(
-        model.module.prior_mean[codes]
-        + model.module.prior_log_scale[codes].exp() * torch.randn(len(codes), z_mean.shape[1])
-    )
+    prior = model.module.prior(codes, len(codes))
+    z_prior = prior.loc + prior.scale * torch.randn_like(prior.loc)
     counts = _decode(model, z_mean, rna_lib, protein_lib, protein_lib)
     means = _decode(model, z_mean, rna_lib, protein_lib, protein_lib, noise=False)
     sets = {

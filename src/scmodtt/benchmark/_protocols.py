@@ -160,12 +160,8 @@ def generate_linear(
     ----------
     train
         Real training cells (raw counts in ``rna`` and ``prot``).
-    labels_key
-        Column of ``.obs`` with the labels.
-    label_counts
-        Synthetic cells wanted per label (e.g. the test set's label counts).
-    seed
-        Seed of every random draw: the same seed gives the same cells.
+    labels_key, label_counts, seed
+        As in :func:`generate_oracle`.
     n_components
         Principal components (at most cells − 1 and features).
 
@@ -203,12 +199,8 @@ def generate_native(model, labels_key: str, label_counts: pd.Series, seed: int) 
     ----------
     model
         A trained :class:`~scmodtt.MODTT` with labels.
-    labels_key
-        Column of ``.obs`` with the labels.
-    label_counts
-        Synthetic cells wanted per label (e.g. the test set's label counts).
-    seed
-        Seed of every random draw: the same seed gives the same cells.
+    labels_key, label_counts, seed
+        As in :func:`generate_oracle`.
 
     Returns
     -------
@@ -245,12 +237,8 @@ def generate_latent_gaussian(
     train_indices
         Positions of the training cells among the cells the model was set up with (the rest are
         its validation cells); ``train`` holds exactly those cells.
-    labels_key
-        Column of ``.obs`` with the labels.
-    label_counts
-        Synthetic cells wanted per label (e.g. the test set's label counts).
-    seed
-        Seed of every random draw: the same seed gives the same cells.
+    labels_key, label_counts, seed
+        As in :func:`generate_oracle`.
 
     Returns
     -------
