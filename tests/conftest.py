@@ -23,6 +23,8 @@ TRAIN_KWARGS = {
     "enable_progress_bar": False,
     "enable_model_summary": False,
     "log_every_n_steps": 1,
+    # The flow prior's second stage, kept short: its own tests fit it properly.
+    "flow_kwargs": {"max_epochs": 20},
 }
 
 

@@ -356,9 +356,10 @@ def test_sample_seed_is_reproducible_and_local(trained_model):
 def test_sample_without_labels_uses_standard_normal_prior(unlabelled_model):
     module = unlabelled_model.module
     # N(0, I) is fixed: training left it untouched.
-    assert not module.prior_mean.requires_grad and not module.prior_log_scale.requires_grad
-    assert torch.count_nonzero(module.prior_mean) == 0
-    assert torch.count_nonzero(module.prior_log_scale) == 0
+    prior = module.label_prior
+    assert not prior.mean.requires_grad and not prior.log_scale.requires_grad
+    assert torch.count_nonzero(module.label_prior.mean) == 0
+    assert torch.count_nonzero(module.label_prior.log_scale) == 0
 
     synthetic = unlabelled_model.sample(n_per_label=13, seed=0)
     assert synthetic.n_obs == 13
@@ -673,7 +674,7 @@ def test_label_prior_tracks_label_centroids(trained_model):
     latent = trained_model.get_latent_representation()
     codes = trained_model._label_codes()
     centroids = np.stack([latent[codes == c].mean(axis=0) for c in np.unique(codes)])
-    prior_means = trained_model.module.prior_mean[np.unique(codes)].cpu().numpy()
+    prior_means = trained_model.module.label_prior.mean[np.unique(codes)].cpu().numpy()
     assert np.corrcoef(centroids.ravel(), prior_means.ravel())[0, 1] > 0.8
 
 

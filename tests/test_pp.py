@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import warnings
 from pathlib import Path
 
@@ -42,6 +43,7 @@ def make_mdata(
     rna_sizes: tuple[int, ...] = (14, 12, 10, 8),
     protein_sizes: tuple[int, ...] = (5, 4, 3),
     gene_names: list[str] | None = None,
+    protein_names: list[str] | None = None,
 ) -> tuple[md.MuData, np.ndarray, np.ndarray]:
     """MuData (sparse RNA, dense ADT counts) with planted modules in both modalities."""
     rng = np.random.default_rng(seed)
@@ -58,7 +60,9 @@ def make_mdata(
     prot = ad.AnnData(
         protein_counts.astype(np.float64),
         obs=pd.DataFrame(index=obs_names),
-        var=pd.DataFrame(index=[f"ADT{i}" for i in range(protein_counts.shape[1])]),
+        var=pd.DataFrame(
+            index=protein_names or [f"ADT{i}" for i in range(protein_counts.shape[1])]
+        ),
     )
     mdata = md.MuData({"rna": rna, "prot": prot})
     mdata.obs["batch"] = np.where(np.arange(n_cells) % 2 == 0, "a", "b")
@@ -239,6 +243,129 @@ def test_membership_survives_h5mu_round_trip(planted, tmp_path):
     read = md.read_h5mu(tmp_path / "modules.h5mu")
     pd.testing.assert_frame_equal(read["rna"].varm[KEY], mdata["rna"].varm[KEY])
     assert read.uns[KEY]["n_modules"]["rna"] == 4
+
+
+# --------------------------------------------------------------------------- default numbers
+FIND_MODULES_LOGGER = "scmodtt.pp._find_modules"
+
+
+def panel_sizes(n_adts: int, per_module: int = 5) -> tuple[int, ...]:
+    """Planted protein module sizes that add up to ``n_adts``."""
+    sizes = [per_module] * (n_adts // per_module)
+    return tuple(sizes + [n_adts % per_module] if n_adts % per_module else sizes)
+
+
+@pytest.mark.parametrize(("n_adts", "expected"), [(14, 7), (17, 8), (3, 2)])
+def test_default_protein_modules_adapt_to_small_panels(n_adts, expected, caplog):
+    mdata, _, _ = make_mdata(protein_sizes=panel_sizes(n_adts))
+    with caplog.at_level(logging.INFO, logger=FIND_MODULES_LOGGER):
+        # A mapping without the protein modality takes the protein default.
+        pp.find_modules(mdata, n_modules={"rna": 4})
+    summary = mdata.uns[KEY]
+    assert summary["n_modules"] == {"rna": 4, "prot": expected}
+    assert summary["n_modules_requested"] == {"rna": 4, "prot": expected}
+    assert summary["n_modules_reason"]["rna"] == "given"
+    reason = summary["n_modules_reason"]["prot"]
+    assert reason.startswith(f"{n_adts} varying ADTs: using {expected} protein modules")
+    assert "n_modules={'prot': k}" in reason
+    assert reason in caplog.text
+    membership = mdata["prot"].varm[KEY]
+    assert list(membership.columns) == [f"prot_m{i:02d}" for i in range(expected)]
+    assert (membership.sum() >= 1).all()
+
+
+def test_default_protein_modules_do_not_count_isotype_controls(caplog):
+    targets = [f"CD{i}_TotalSeqB" for i in range(14)]
+    controls = ["Mouse_IgG1_TotalSeqB", "Rat_IgG2b_isotype", "Blank", "spike"]
+    mdata, _, _ = make_mdata(protein_sizes=(5, 5, 4, 4), protein_names=targets + controls)
+    mdata["prot"].var["isotype_control"] = [False] * 17 + [True]  # "spike" by annotation only
+    with caplog.at_level(logging.INFO, logger=FIND_MODULES_LOGGER):
+        pp.find_modules(mdata, rna_mod=None)
+    summary = mdata.uns[KEY]
+    # 18 ADTs would give 9 modules; the 4 controls do not earn modules: 14 // 2 = 7.
+    assert summary["n_modules"] == {"prot": 7}
+    assert summary["n_modules_reason"]["prot"].startswith(
+        "14 varying ADTs and 4 isotype control(s): using 7 protein modules"
+    )
+    assert mdata["prot"].varm[KEY].sum(axis=1).eq(1).all(), "controls are still clustered"
+
+
+def test_default_protein_modules_never_exceed_the_varying_adts():
+    from scmodtt.pp._find_modules import _default_n_modules
+
+    # Two ADTs, both isotype controls: the floor of 2 modules, and no more than the 2 features.
+    mdata, _, _ = make_mdata(protein_sizes=(2,), protein_names=["IgG1", "IgG2a"], n_cells=60)
+    pp.find_modules(mdata, rna_mod=None)
+    assert mdata.uns[KEY]["n_modules_requested"] == {"prot": 2}
+    # CLR makes a single ADT constant, so one varying feature only occurs below Ward: the
+    # default must still stay within it (and ask for 1 module, not 0, when nothing varies).
+    prot = mdata["prot"]
+    assert _default_n_modules(prot, np.array([True, False]), False, "prot")[0] == 1
+    assert _default_n_modules(prot, np.array([False, False]), False, "prot")[0] == 1
+    assert _default_n_modules(prot, np.array([False, True]), True, "rna")[0] == 1
+    one_adt, _, _ = make_mdata(protein_sizes=(1,), n_cells=60)
+    with pytest.raises(ValueError, match="'prot' has 0 features that vary.*fewer than the 1 mod"):
+        pp.find_modules(one_adt, rna_mod=None)
+
+
+@pytest.mark.parametrize("n_adts", [48, 200])
+def test_default_protein_modules_capped_at_20_for_large_panels(n_adts):
+    mdata, _, _ = make_mdata(protein_sizes=panel_sizes(n_adts, per_module=8), n_cells=200)
+    pp.find_modules(mdata, n_modules=None, rna_mod=None)
+    summary = mdata.uns[KEY]
+    assert summary["n_modules"] == {"prot": 20}
+    assert summary["n_modules_requested"] == {"prot": 20}
+    assert f"{n_adts} varying ADTs: using 20 protein modules" in summary["n_modules_reason"]["prot"]
+    assert mdata["prot"].varm[KEY].shape == (n_adts, 20)
+
+
+@pytest.mark.parametrize(
+    ("n_modules", "message"),
+    [
+        ({"rna": 4, "prot": 15}, "'prot' has 14 features that vary.*fewer than the 15 modules"),
+        (15, "'prot' has 14 features that vary.*fewer than the 15 modules"),
+        ({"prot": 20}, "'prot' has 14 features that vary.*fewer than the 20 modules"),
+    ],
+)
+def test_explicit_too_many_protein_modules_still_raises(n_modules, message):
+    mdata, _, _ = make_mdata(protein_sizes=panel_sizes(14))
+    kwargs = {"rna_mod": None} if n_modules == {"prot": 20} else {}
+    with pytest.raises(ValueError, match=message):
+        pp.find_modules(mdata, n_modules=n_modules, **kwargs)
+    assert KEY not in mdata.uns and KEY not in mdata["prot"].varm
+
+
+def test_default_rna_modules_unchanged_on_enough_genes(caplog):
+    mdata, _, _ = make_mdata(rna_sizes=(20, 20, 20), n_cells=200)
+    with caplog.at_level(logging.WARNING, logger=FIND_MODULES_LOGGER):
+        pp.find_modules(mdata, n_modules={"prot": 3})
+    summary = mdata.uns[KEY]
+    assert summary["n_modules"] == {"rna": 50, "prot": 3}
+    assert summary["n_modules_reason"]["rna"] == "default: 50 RNA modules"
+    assert not caplog.records, "the usual RNA default is not a warning"
+
+
+def test_default_rna_modules_adapt_to_fewer_genes_than_50(planted, caplog):
+    mdata, _, _ = planted  # 44 genes: the default of 50 used to be refused
+    with caplog.at_level(logging.WARNING, logger=FIND_MODULES_LOGGER):
+        pp.find_modules(mdata, n_modules={"prot": 3})
+    summary = mdata.uns[KEY]
+    assert summary["n_modules"] == {"rna": 22, "prot": 3}
+    assert summary["n_modules_reason"]["rna"].startswith(
+        "44 genes vary, fewer than the default 50 modules: using 22 RNA modules"
+    )
+    assert "using 22 RNA modules" in caplog.text
+    with pytest.raises(ValueError, match="fewer than the 50 modules requested"):
+        pp.find_modules(mdata, n_modules={"rna": 50, "prot": 3}, key_added="explicit")
+
+
+def test_default_choice_survives_h5mu_round_trip(tmp_path):
+    mdata, _, _ = make_mdata(protein_sizes=panel_sizes(14))
+    pp.find_modules(mdata)
+    mdata.write(tmp_path / "modules.h5mu")
+    summary = md.read_h5mu(tmp_path / "modules.h5mu").uns[KEY]
+    assert summary["n_modules_requested"] == {"rna": 22, "prot": 7}
+    assert summary["n_modules_reason"]["prot"].startswith("14 varying ADTs: using 7")
 
 
 # --------------------------------------------------------------------------- random modules

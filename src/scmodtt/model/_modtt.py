@@ -25,9 +25,10 @@ from ..module._likelihoods import (
     PROTEIN_LIKELIHOODS,
     initial_output_bias,
 )
-from ..module._modttvae import LIBRARY_STAT_KEYS
+from ..module._priors import library_statistics, per_label_moments
 from ..module._transforms import clr, log_library
 from ..nn import COUPLINGS
+from ._flow import FlowPriorMixin
 from ._membership import layout_from_memberships, read_membership, with_residual_module
 from ._parameters import parameter_counts
 from ._synthetic import SyntheticCellsMixin
@@ -45,7 +46,9 @@ logger = logging.getLogger(__name__)
 _MODALITY_ROLES = {"rna_layer": "RNA counts", "protein_layer": "protein (ADT) counts"}
 
 
-class MODTT(SyntheticCellsMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
+class MODTT(
+    FlowPriorMixin, SyntheticCellsMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelClass
+):
     """Modular Tensor-Train VAE for paired RNA + surface protein data :cite:p:`Kolbeinsson2026`.
 
     Genes and proteins are grouped into modules (``.varm[modules_key]`` of each modality, e.g. from
@@ -87,6 +90,10 @@ class MODTT(SyntheticCellsMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelC
         ``{"rna": DataFrame, "protein": DataFrame}`` boolean membership tables indexed by var
         names. Read from ``.varm[modules_key]`` when ``None``; stored with the model so that
         :meth:`load` rebuilds the same modules.
+    flow_n_hidden, flow_n_layers
+        Width and number of residual blocks of the velocity field of the conditional flow prior
+        over ``(z, log library sizes)`` that :meth:`sample` draws from (fitted by :meth:`train`,
+        see :meth:`fit_flow_prior`).
 
     Examples
     --------
@@ -119,6 +126,8 @@ class MODTT(SyntheticCellsMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelC
         protein_likelihood: Literal["nb", "nbmixture", "normal"] = "nbmixture",
         balance_modalities: bool | None = None,
         module_membership: dict[str, pd.DataFrame] | None = None,
+        flow_n_hidden: int = 128,
+        flow_n_layers: int = 3,
     ):
         super().__init__(adata)
         _check_choice("architecture", architecture, ("modular", "flat"))
@@ -171,9 +180,13 @@ class MODTT(SyntheticCellsMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelC
             initial_output_bias=_initial_output_bias(
                 rna_counts, protein_counts, gene_likelihood, protein_likelihood
             ),
-            library_stats=_library_stats(
-                rna_counts, protein_counts, labels, self.summary_stats.n_labels
+            library_stats=per_label_moments(
+                library_statistics(rna_counts, _as_matrix(protein_counts)),
+                labels,
+                self.summary_stats.n_labels,
             ),
+            flow_n_hidden=flow_n_hidden,
+            flow_n_layers=flow_n_layers,
         )
         counts = self.parameter_counts()
         shape = (
@@ -313,12 +326,16 @@ class MODTT(SyntheticCellsMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelC
         early_stopping: bool = True,
         early_stopping_patience: int = 20,
         n_epochs_kl_warmup: int | None = 20,
+        max_kl_weight: float = 1.0,
+        flow_prior: bool = True,
+        flow_kwargs: dict | None = None,
         plan_kwargs: dict | None = None,
         **trainer_kwargs,
     ):
-        """Train with Adam and early stopping on the validation ELBO.
+        """Train the autoencoder (Adam, early stopping on the validation ELBO), then its flow prior.
 
-        These are the reference paper's defaults.
+        The second stage fits the conditional flow prior that :meth:`sample` draws from to the
+        training cells' posteriors (:meth:`fit_flow_prior`); it needs no extra step.
 
         Parameters
         ----------
@@ -336,7 +353,16 @@ class MODTT(SyntheticCellsMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelC
         early_stopping_patience
             Epochs without improvement before stopping.
         n_epochs_kl_warmup
-            Epochs over which the KL weight rises linearly from 0 to 1 (``None``: no warm-up).
+            Epochs over which the KL weight rises linearly from 0 to ``max_kl_weight`` (``None``:
+            no warm-up).
+        max_kl_weight
+            KL weight after warm-up. Below 1 the latent keeps more within-type variation (the flow
+            prior, not the KL term, then shapes what :meth:`sample` draws); the validation ELBO
+            that early stopping and :meth:`get_elbo` report always weighs the KL term fully.
+        flow_prior
+            Fit the conditional flow prior after the autoencoder (default of :meth:`sample`).
+        flow_kwargs
+            Keyword arguments of :meth:`fit_flow_prior` (e.g. ``max_epochs``).
         plan_kwargs
             Keyword arguments of :class:`scvi.train.TrainingPlan`.
         **trainer_kwargs
@@ -347,16 +373,19 @@ class MODTT(SyntheticCellsMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelC
         # Another scvi-tools model set up on the same MuData rewrites the shared `_scvi_*`
         # columns (e.g. every label code to 0); re-validating restores this model's registry.
         self._validate_anndata(self.adata)
+        if not 0.0 <= max_kl_weight <= 1.0:
+            raise ValueError(f"`max_kl_weight` must be between 0 and 1, got {max_kl_weight!r}.")
         plan_kwargs = {
             "lr": lr,
             "optimizer": "Adam",
             "n_epochs_kl_warmup": n_epochs_kl_warmup,
+            "max_kl_weight": max_kl_weight,
             **(plan_kwargs or {}),
         }
         if early_stopping:
             trainer_kwargs.setdefault("early_stopping_patience", early_stopping_patience)
             trainer_kwargs.setdefault("early_stopping_monitor", "elbo_validation")
-        return super().train(
+        result = super().train(
             max_epochs=max_epochs,
             train_size=train_size,
             validation_size=validation_size,
@@ -365,6 +394,11 @@ class MODTT(SyntheticCellsMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelC
             plan_kwargs=plan_kwargs,
             **trainer_kwargs,
         )
+        if flow_prior:
+            flow_kwargs = dict(flow_kwargs or {})
+            flow_kwargs.setdefault("progress", trainer_kwargs.get("enable_progress_bar"))
+            self.fit_flow_prior(**flow_kwargs)
+        return result
 
     # ------------------------------------------------------------------ outputs
     @property
@@ -615,36 +649,6 @@ def _raise_if_features_differ(mod_name: str, expected: pd.Index, observed: pd.In
 def _check_choice(name: str, value, choices: Sequence) -> None:
     if value not in choices:
         raise ValueError(f"`{name}` must be one of {tuple(choices)}, got {value!r}.")
-
-
-def _library_stats(
-    rna_counts, protein_counts, labels: np.ndarray, n_labels: int
-) -> dict[str, np.ndarray]:
-    """Per-label mean and std of log library sizes and of the CLR centre, for generating cells."""
-    rna_total = np.asarray(rna_counts.sum(axis=1)).ravel()
-    protein = (
-        protein_counts.to_numpy() if isinstance(protein_counts, pd.DataFrame) else protein_counts
-    )
-    protein = protein.toarray() if hasattr(protein, "toarray") else np.asarray(protein)
-    per_cell = {
-        "rna_log_library": np.log(np.maximum(rna_total, 1.0)),
-        "protein_log_library": np.log(np.maximum(protein.sum(axis=1), 1.0)),
-        "protein_centre": np.log1p(protein).mean(axis=1),
-    }
-    counts = np.bincount(labels, minlength=n_labels).astype(float)
-    stats = {}
-    for key in LIBRARY_STAT_KEYS:
-        values = per_cell[key]
-        sums = np.bincount(labels, weights=values, minlength=n_labels)
-        squares = np.bincount(labels, weights=values**2, minlength=n_labels)
-        # Labels without cells (possible when a category is unused) fall back to all cells.
-        mean = np.divide(sums, counts, out=np.full(n_labels, values.mean()), where=counts > 0)
-        second_moment = np.divide(
-            squares, counts, out=np.full(n_labels, np.mean(values**2)), where=counts > 0
-        )
-        variance = second_moment - mean**2
-        stats[key] = np.stack([mean, np.sqrt(np.maximum(variance, 0.0))], axis=1)
-    return stats
 
 
 def _initial_output_bias(rna_counts, protein_counts, gene_likelihood, protein_likelihood):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
+from typing import Literal
 
 import anndata as ad
 import numpy as np
@@ -15,6 +17,8 @@ from scvi import REGISTRY_KEYS
 
 from .._constants import PROTEIN_NORMALIZED_LAYER, RNA_NORMALIZED_LAYER
 from .._normalization import clr, log1p_normalize
+from ..module._modttvae import PRIORS
+from ..module._priors import LIBRARY_STAT_KEYS, check_sampling_settings, rare_labels
 
 #: ``obs`` column that marks generated cells.
 SYNTHETIC_KEY = "synthetic"
@@ -31,12 +35,20 @@ class SyntheticCellsMixin:
         seed: int | None = None,
         return_anndata: bool = False,
         batch_size: int = 1024,
+        prior: Literal["flow", "gaussian"] = "flow",
+        n_steps: int = 20,
+        guidance: float = 1.0,
     ) -> MuData | ad.AnnData:
         """Generate synthetic cells conditioned on their label (cell type).
 
-        For each requested label ``y``: ``z ~ p(z | y)`` (the learned per-label prior; ``N(0, I)``
-        for a model without labels), a library size from the label's training cells, and counts
-        from the decoder's likelihoods.
+        For each requested label ``y`` and batch ``s``: the cell state ``(z, log library sizes)``
+        from the prior, then counts from the decoder's likelihoods at those library sizes.
+
+        - ``prior="flow"`` (default): ``(z, ℓ_rna, ℓ_adt) ~ p_flow(· | y, s)``, the conditional
+          flow fitted to the training cells' posteriors by :meth:`train`, so library sizes vary
+          with the cell state.
+        - ``prior="gaussian"``: ``z ~ N(μ_y, σ_y²)``, the moment-matched label prior of the KL
+          term, and library sizes drawn independently from the label's log-normal fits.
 
         Parameters
         ----------
@@ -56,6 +68,13 @@ class SyntheticCellsMixin:
             instead of a MuData.
         batch_size
             Cells decoded at once.
+        prior
+            ``"flow"`` or ``"gaussian"`` (see above).
+        n_steps
+            Midpoint ODE steps of the flow (two network evaluations each).
+        guidance
+            Classifier-free guidance weight of the flow: 1 samples the label's distribution, > 1
+            pushes cells towards what distinguishes the label (less diversity), 0 ignores it.
 
         Returns
         -------
@@ -67,18 +86,36 @@ class SyntheticCellsMixin:
         --------
         >>> synthetic = model.sample(n_per_label=500, seed=0)
         >>> synthetic = model.sample({"B": 300, "NK": 100}, seed=1)
+        >>> gaussian = model.sample(n_per_label=500, seed=0, prior="gaussian")
         >>> both = anndata.concat([real, model.sample(return_anndata=True)], label="origin")
 
         """
+        if prior not in PRIORS:
+            raise ValueError(f"`prior` must be one of {PRIORS}, got {prior!r}.")
+        check_sampling_settings(n_steps, guidance)
+        if prior == "flow" and not self.is_flow_prior_fitted:
+            raise ValueError(
+                "This model has no fitted flow prior (trained with `flow_prior=False`, or saved "
+                "before it was fitted). Fit it with `model.fit_flow_prior()`, or sample from the "
+                "Gaussian label prior with `model.sample(..., prior='gaussian')`."
+            )
         self._validate_anndata(self.adata)  # another model's set-up may have rewritten codes
         label_codes = self._requested_label_codes(labels, n_per_label)
+        if prior == "flow":
+            self._warn_rare_labels(label_codes)
+        self.module.eval()
         with _seeded(seed, self.device):
             batch_codes = self._batch_codes_for_labels(label_codes, batch)
-            index = torch.as_tensor(
-                label_codes if self.module.use_label_prior else np.zeros_like(label_codes)
+            z, libraries = self.module.draw_cell_states(
+                torch.as_tensor(label_codes, device=self.device),
+                torch.as_tensor(batch_codes, device=self.device),
+                prior=prior,
+                n_steps=n_steps,
+                guidance=guidance,
             )
-            z = self.module.prior(index, len(label_codes)).sample()
-            return self._decode_cells(z, label_codes, batch_codes, batch_size, return_anndata)
+            return self._decode_cells(
+                z, libraries, label_codes, batch_codes, batch_size, return_anndata
+            )
 
     def generate_from_latent(
         self,
@@ -88,6 +125,7 @@ class SyntheticCellsMixin:
         seed: int | None = None,
         return_anndata: bool = False,
         batch_size: int = 1024,
+        library_stats: np.ndarray | None = None,
     ) -> MuData | ad.AnnData:
         """Decode given latent codes into synthetic cells (e.g. the latent-Gaussian protocol).
 
@@ -102,6 +140,10 @@ class SyntheticCellsMixin:
             frequencies.
         seed, return_anndata, batch_size
             As in :meth:`sample`.
+        library_stats
+            ``(n_cells, 3)`` log RNA library size, log ADT library size and ADT CLR centre of
+            each cell (e.g. drawn jointly with ``z``); ``None`` draws them per label from the
+            training cells' log-normal fits.
 
         """
         z = torch.as_tensor(np.asarray(z), dtype=torch.float32)
@@ -115,12 +157,26 @@ class SyntheticCellsMixin:
             label_codes = self._codes_of(labels)
             if len(label_codes) != len(z):
                 raise ValueError(f"Got {len(label_codes)} labels for {len(z)} latent codes.")
+        if library_stats is not None:
+            library_stats = torch.as_tensor(np.asarray(library_stats), dtype=torch.float32)
+            if library_stats.shape != (len(z), len(LIBRARY_STAT_KEYS)):
+                raise ValueError(
+                    f"`library_stats` must have shape ({len(z)}, {len(LIBRARY_STAT_KEYS)}) "
+                    f"({', '.join(LIBRARY_STAT_KEYS)}), got {tuple(library_stats.shape)}."
+                )
+        self.module.eval()
         with _seeded(seed, self.device):
             if batch is None or isinstance(batch, str):
                 batch_codes = self._batch_codes_for_labels(label_codes, batch)
             else:
                 batch_codes = np.array([self._batch_codes_for(b)[0] for b in batch], dtype=np.int64)
-            return self._decode_cells(z, label_codes, batch_codes, batch_size, return_anndata)
+            if library_stats is None:
+                library_stats = self.module.library_prior(
+                    torch.as_tensor(label_codes, device=self.device)
+                )
+            return self._decode_cells(
+                z, library_stats, label_codes, batch_codes, batch_size, return_anndata
+            )
 
     # ------------------------------------------------------------------ helpers
     def _known_labels(self) -> np.ndarray:
@@ -175,15 +231,25 @@ class SyntheticCellsMixin:
         uniforms = torch.rand(len(label_codes), dtype=torch.float64).numpy()[:, None]
         return np.minimum((uniforms > cumulative).sum(axis=1), n_batch - 1).astype(np.int64)
 
-    def _decode_cells(self, z, label_codes, batch_codes, batch_size, return_anndata):
+    def _warn_rare_labels(self, label_codes: np.ndarray) -> None:
+        rare = rare_labels(label_codes, self.module.flow_prior.fitted_labels)
+        if rare and self._labels_key() is not None:
+            warnings.warn(
+                f"Labels {[str(label) for label in self._known_labels()[rare]]} had too few "
+                "training cells to fit the flow prior on: their cells are drawn from the Gaussian "
+                "label prior (`prior='gaussian'`) instead.",
+                UserWarning,
+                stacklevel=3,
+            )
+
+    def _decode_cells(self, z, libraries, label_codes, batch_codes, batch_size, return_anndata):
         self.module.eval()
-        labels_t = torch.as_tensor(label_codes)
         batches_t = torch.as_tensor(batch_codes)
         parts = [
             self.module.sample_counts(
                 z[start : start + batch_size].to(self.device),
                 batches_t[start : start + batch_size].to(self.device),
-                labels_t[start : start + batch_size].to(self.device),
+                libraries[start : start + batch_size].to(self.device),
             )
             for start in range(0, len(label_codes), batch_size)
         ]

@@ -14,14 +14,17 @@ from torch.distributions import Normal, kl_divergence
 
 from ..nn import ModularDecoder, ModularEncoder, TokenCoupling
 from ._likelihoods import FeatureLikelihood
+from ._priors import (
+    LIBRARY_STAT_KEYS,
+    ConditionalFlowPrior,
+    LabelGaussianPrior,
+    LibraryGaussianPrior,
+    library_statistics_torch,
+)
 from ._transforms import clr, log1p_normalize, log_library, normalized_to_counts
 
 ARCHITECTURES = ("modular", "flat")
-#: Weight of each training mini-batch in the moving average that fits the label prior.
-_PRIOR_MOMENTUM = 0.05
-
-#: Keys of the per-label statistics used to draw library sizes for new cells.
-LIBRARY_STAT_KEYS = ("rna_log_library", "protein_log_library", "protein_centre")
+PRIORS = ("flow", "gaussian")
 
 
 class MODTTVAE(BaseModuleClass):
@@ -74,8 +77,12 @@ class MODTTVAE(BaseModuleClass):
         ``{"rna": (n_genes,), "protein": (n_proteins,)}`` starting values of the first decoder
         output per feature (see :func:`~scmodtt.module._likelihoods.initial_output_bias`).
     library_stats
-        Per-label mean and standard deviation, shape ``(n_labels, 2)``, of each of
-        :data:`LIBRARY_STAT_KEYS`; used only to generate new cells.
+        Per-label mean and standard deviation of each of :data:`LIBRARY_STAT_KEYS`, shape
+        ``(n_labels, 3, 2)``; the Gaussian library model of ``prior="gaussian"``.
+    flow_n_hidden, flow_n_layers
+        Width and depth of the velocity field of the conditional flow prior over
+        ``(z, library statistics)`` (see :class:`~scmodtt.module._priors.ConditionalFlowPrior`),
+        fitted after the autoencoder.
 
     """
 
@@ -98,8 +105,10 @@ class MODTTVAE(BaseModuleClass):
         protein_likelihood: str = "nbmixture",
         use_label_prior: bool = True,
         balance_modalities: bool = False,
-        library_stats: dict[str, np.ndarray] | None = None,
+        library_stats: np.ndarray | None = None,
         initial_output_bias: dict[str, np.ndarray] | None = None,
+        flow_n_hidden: int = 128,
+        flow_n_layers: int = 3,
     ):
         super().__init__()
         if architecture not in ARCHITECTURES:
@@ -157,20 +166,16 @@ class MODTTVAE(BaseModuleClass):
         if initial_output_bias is not None:
             self._set_output_bias(initial_output_bias)
 
-        # The label prior is fitted by moment matching, not by gradient (see `_update_label_prior`);
-        # without labels these stay N(0, I).
-        n_prior = n_labels if use_label_prior else 1
-        self.register_buffer("prior_mean", torch.zeros(n_prior, n_latent))
-        self.register_buffer("prior_log_scale", torch.zeros(n_prior, n_latent))
-        self.register_buffer("prior_second_moment", torch.ones(n_prior, n_latent))
-
-        library_stats = library_stats or {
-            key: np.tile([[0.0, 1.0]], (n_labels, 1)) for key in LIBRARY_STAT_KEYS
-        }
-        for key in LIBRARY_STAT_KEYS:
-            self.register_buffer(
-                f"{key}_stats", torch.as_tensor(np.asarray(library_stats[key]), dtype=torch.float32)
-            )
+        # Without labels the label prior stays N(0, I).
+        self.label_prior = LabelGaussianPrior(n_labels if use_label_prior else 1, n_latent)
+        self.library_prior = (
+            LibraryGaussianPrior(library_stats)
+            if library_stats is not None
+            else LibraryGaussianPrior.standard(n_labels)
+        )
+        self.flow_prior = ConditionalFlowPrior(
+            n_latent + len(LIBRARY_STAT_KEYS), n_labels, n_batch, flow_n_hidden, flow_n_layers
+        )
 
     @torch.no_grad()
     def _set_output_bias(self, initial_output_bias: dict[str, np.ndarray]) -> None:
@@ -223,32 +228,8 @@ class MODTTVAE(BaseModuleClass):
         if self.use_label_prior:
             index = label_index.reshape(-1).long()
         else:
-            index = torch.zeros(n, dtype=torch.long, device=self.prior_mean.device)
-        return Normal(self.prior_mean[index], self.prior_log_scale[index].exp())
-
-    @torch.no_grad()
-    def _update_label_prior(self, qz: Normal, label_index: torch.Tensor) -> None:
-        """Move each label's prior towards the moments of its cells' posteriors (EMA, EM-style).
-
-        For a fixed encoder, the Gaussian p(z | y) that minimises the summed KL(q(z|x) || p(z|y))
-        over the cells of label y matches the mean and the second moment of their posteriors.
-        Tracking it as a moving average of mini-batch moments reaches it in tens of steps; a
-        gradient-learned prior at lr 1e-3 barely leaves N(0, I) in a few hundred steps, and
-        conditional samples then all look alike.
-        """
-        one_hot = nn.functional.one_hot(label_index.reshape(-1).long(), self.n_labels).to(
-            qz.loc.dtype
-        )
-        counts = one_hot.sum(0)
-        present = counts > 0
-        mean = (one_hot.T @ qz.loc)[present] / counts[present, None]
-        second = (one_hot.T @ (qz.loc**2 + qz.scale**2))[present] / counts[present, None]
-        self.prior_mean[present] += _PRIOR_MOMENTUM * (mean - self.prior_mean[present])
-        self.prior_second_moment[present] += _PRIOR_MOMENTUM * (
-            second - self.prior_second_moment[present]
-        )
-        variance = (self.prior_second_moment - self.prior_mean**2).clamp(min=1e-4)
-        self.prior_log_scale.copy_(0.5 * variance.log())
+            index = torch.zeros(n, dtype=torch.long, device=self.label_prior.mean.device)
+        return self.label_prior(index)
 
     # ------------------------------------------------------------------ scvi-tools pipeline
     def _get_inference_input(self, tensors: dict[str, torch.Tensor], **kwargs) -> dict:
@@ -318,7 +299,7 @@ class MODTTVAE(BaseModuleClass):
             rna_loss, protein_loss = rna_nll.sum(-1), protein_nll.sum(-1)
         qz = inference_outputs[MODULE_KEYS.QZ_KEY]
         if self.training and self.use_label_prior:
-            self._update_label_prior(qz, tensors[REGISTRY_KEYS.LABELS_KEY])
+            self.label_prior.update(qz, tensors[REGISTRY_KEYS.LABELS_KEY])
         pz = self.prior(tensors[REGISTRY_KEYS.LABELS_KEY], qz.loc.shape[0])
         kl_z = kl_divergence(qz, pz).sum(-1)
         loss = torch.mean(rna_loss + protein_loss + kl_weight * kl_z)
@@ -332,33 +313,56 @@ class MODTTVAE(BaseModuleClass):
         )
 
     # ------------------------------------------------------------------ generation
-    def _draw_library_stats(self, label_index: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Draw log-library sizes and CLR centres for new cells from their label's Gaussians."""
-        drawn = {}
-        for key in LIBRARY_STAT_KEYS:
-            stats = getattr(self, f"{key}_stats")[label_index]
-            drawn[key] = (stats[:, 0] + stats[:, 1] * torch.randn_like(stats[:, 0])).unsqueeze(-1)
-        return drawn
+    def library_statistics(self, tensors: dict) -> torch.Tensor:
+        """:data:`LIBRARY_STAT_KEYS` of observed cells, ``(n, 3)``: what the flow prior models."""
+        return library_statistics_torch(
+            tensors[REGISTRY_KEYS.X_KEY], tensors[REGISTRY_KEYS.PROTEIN_EXP_KEY]
+        )
+
+    @torch.no_grad()
+    def draw_cell_states(
+        self,
+        label_index: torch.Tensor,
+        batch_index: torch.Tensor,
+        prior: str = "flow",
+        n_steps: int = 20,
+        guidance: float = 1.0,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Latent codes ``(n, n_latent)`` and library statistics ``(n, 3)`` of new cells.
+
+        ``prior="flow"`` draws both jointly from the conditional flow given label and batch;
+        ``"gaussian"`` draws ``z`` from the label's Gaussian and the library statistics
+        independently from the label's log-normal fits. Cells of labels the flow was not fitted on
+        (too few cells) always take the Gaussian route.
+        """
+        if prior not in PRIORS:
+            raise ValueError(f"`prior` must be one of {PRIORS}, got {prior!r}.")
+        label_index = label_index.reshape(-1).long()
+        prior_index = label_index if self.use_label_prior else torch.zeros_like(label_index)
+        z = self.label_prior(prior_index).sample()
+        libraries = self.library_prior(label_index)
+        if prior == "flow":
+            on_flow = self.flow_prior.fitted_labels[label_index]
+            if on_flow.any():
+                drawn = self.flow_prior.sample(
+                    label_index[on_flow], batch_index.reshape(-1)[on_flow], n_steps, guidance
+                )
+                z[on_flow] = drawn[:, : self.n_latent]
+                libraries[on_flow] = drawn[:, self.n_latent :]
+        return z, libraries
 
     @torch.inference_mode()
     def sample_counts(
-        self,
-        z: torch.Tensor,
-        batch_index: torch.Tensor,
-        label_index: torch.Tensor,
+        self, z: torch.Tensor, batch_index: torch.Tensor, library_stats: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Decode latent codes of new cells into RNA and protein counts.
 
-        Library sizes (and, for the Gaussian likelihood, CLR centres) are drawn from the per-label
-        statistics of the training cells.
+        ``library_stats`` ``(n, 3)`` holds each new cell's :data:`LIBRARY_STAT_KEYS` (the CLR
+        centre matters only for the Gaussian likelihood's return to counts).
         """
-        drawn = self._draw_library_stats(label_index)
-        generative_outputs = self.generative(
-            z, drawn["rna_log_library"], drawn["protein_log_library"], batch_index
-        )
-        return self._sample_observations(
-            generative_outputs, drawn["rna_log_library"], drawn["protein_centre"]
-        )
+        rna_log_library, protein_log_library, protein_centre = library_stats.split(1, dim=-1)
+        generative_outputs = self.generative(z, rna_log_library, protein_log_library, batch_index)
+        return self._sample_observations(generative_outputs, rna_log_library, protein_centre)
 
     def _sample_observations(
         self, generative_outputs: dict, rna_log_library: torch.Tensor, protein_centre: torch.Tensor

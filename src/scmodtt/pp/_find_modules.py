@@ -14,6 +14,7 @@ from anndata import AnnData
 from mudata import MuData
 
 from .._constants import DEFAULT_MODULES_KEY, RNA_TARGET_SUM
+from ._aliases import CONTROL_NAME
 from ._gene_set_modules import gene_set_membership, load_gene_sets
 from ._membership import membership_from_labels, read_membership, residual_name
 from ._normalize import protein_normalized, rna_normalized
@@ -25,9 +26,14 @@ from ._ward import ward_labels
 logger = logging.getLogger(__name__)
 
 METHODS = ("ward", "random", "gene_sets")
-#: Modules per modality when ``n_modules`` does not say (the reference paper's K and L).
+#: Modules per modality when ``n_modules`` does not say (the reference paper's K and L). The
+#: protein default is a cap, adapted to the panel; the RNA one is adapted only to fewer genes.
 DEFAULT_RNA_MODULES = 50
 DEFAULT_PROTEIN_MODULES = 20
+#: Features per module, on average, that the adapted defaults aim at (see `_default_n_modules`).
+FEATURES_PER_DEFAULT_MODULE = 2
+#: Fewest modules an adapted default gives (when the modality has that many varying features).
+MIN_DEFAULT_MODULES = 2
 
 
 def find_modules(
@@ -88,14 +94,33 @@ def find_modules(
         ``n_modules[protein_mod]`` modules. For another protein method pass a mapping, e.g.
         ``method={"rna": "gene_sets", "prot": "random"}``.
 
+    The default numbers of modules, used for a modality that ``n_modules`` does not give, adapt
+    to the features that Ward can cluster (those that vary across ``cells``):
+
+    Proteins
+        ``clip(n_adt // 2, 2, 20)``, at most the number of varying ADTs, where ``n_adt`` counts
+        the varying ADTs that are not isotype controls or blanks (by name, or
+        ``var["isotype_control"]``; controls are still clustered, they just do not add modules).
+        That is about 2 ADTs per module, the reference paper's ratio (L = 20 on the 44 non-control
+        ADTs of REAP-seq, 2.2 per module), and at most its L = 20: a 14-ADT TotalSeq-B panel gets
+        7 modules, 17 ADTs 8, 29 ADTs 14; REAP-seq (48 ADTs, 4 of them controls), ECCITE-seq,
+        BMMC (134) and AbSeq (~200) panels get 20.
+    RNA
+        50 when at least 50 genes vary; with fewer, ``max(2, n_genes // 2)`` (at most
+        ``n_genes``) instead of an error.
+
+    The number chosen and why are logged and stored in the summary (``n_modules_requested`` and
+    ``n_modules_reason``). An explicit number (an int, or a mapping entry) is used as given: more
+    modules than varying features is an error.
+
     Parameters
     ----------
     mdata
         MuData with raw integer counts in ``.X`` of each modality, or in ``layer``.
     n_modules
         Modules per modality for ``"ward"`` and ``"random"``: a mapping ``{modality: n}`` (missing
-        modalities take 50 for RNA and 20 for proteins) or one number for both. ``None``:
-        ``{rna_mod: 50, protein_mod: 20}``.
+        modalities take the defaults above: 50 for RNA, about one per 2 ADTs and at most 20 for
+        proteins) or one number for both. ``None``: the defaults for both.
     method
         ``"ward"``, ``"random"`` or ``"gene_sets"``, or a mapping ``{modality: method}``
         (missing modalities use ``"ward"``).
@@ -123,7 +148,9 @@ def find_modules(
     -------
     Nothing. Sets ``mdata[mod].varm[key_added]`` for each modality and a summary in
     ``mdata.uns[key_added]``: method, number of modules and of residual features, cells used,
-    seed, layer and wall time per call.
+    seed, layer and wall time per call; for each modality clustered now, the number of modules
+    asked of Ward (``n_modules_requested``) and where it came from (``n_modules_reason``:
+    ``"given"``, or the default rule's sentence).
 
     Examples
     --------
@@ -162,6 +189,8 @@ def find_modules(
         "n_modules": {},
         "n_residual_features": {},
         "n_cells": {},
+        "n_modules_requested": {},
+        "n_modules_reason": {},
         "seed": int(seed),
         "layer": "X" if layer is None else layer,
     }
@@ -177,14 +206,18 @@ def find_modules(
             summary["min_size"] = int(min_size)
             summary["n_gene_sets_dropped"] = int(n_dropped)
         elif methods[mod] == "ward":
-            membership, n_cells = _ward_membership(
+            membership, n_cells, requested, reason = _ward_membership(
                 adata, is_rna, layer, selected, n_modules_of[mod], mod
             )
+            summary["n_modules_requested"][mod] = requested
+            summary["n_modules_reason"][mod] = reason
         else:
             if partition_key is None:
-                source, n_cells = _ward_membership(
+                source, n_cells, requested, reason = _ward_membership(
                     adata, is_rna, layer, selected, n_modules_of[mod], mod
                 )
+                summary["n_modules_requested"][mod] = requested
+                summary["n_modules_reason"][mod] = reason
             else:
                 source = read_membership(adata, partition_key, mod)
             summary["partition_key"] = "ward (computed)" if partition_key is None else partition_key
@@ -248,20 +281,18 @@ def _methods_per_modality(
 
 def _n_modules_per_modality(
     n_modules: int | Mapping[str, int] | None, mods: list[str], rna_mod: str | None
-) -> dict[str, int]:
-    defaults = {
-        mod: DEFAULT_RNA_MODULES if mod == rna_mod else DEFAULT_PROTEIN_MODULES for mod in mods
-    }
+) -> dict[str, int | None]:
+    """The user's number of modules per modality; ``None`` where the default is to be adapted."""
     if n_modules is None:
-        chosen = defaults
-    elif isinstance(n_modules, Mapping):
+        return dict.fromkeys(mods)
+    if isinstance(n_modules, Mapping):
         unknown_mods = set(n_modules) - set(mods)
         if unknown_mods:
             raise ValueError(
                 f"`n_modules` names modalities {sorted(unknown_mods)}; the modalities here are "
                 f"{mods} (set them with `rna_mod=` / `protein_mod=`)."
             )
-        chosen = {mod: n_modules.get(mod, defaults[mod]) for mod in mods}
+        chosen = {mod: n_modules[mod] for mod in mods if mod in n_modules}
     else:
         chosen = dict.fromkeys(mods, n_modules)
     for mod, count in chosen.items():
@@ -269,7 +300,58 @@ def _n_modules_per_modality(
             raise ValueError(
                 f"The number of modules for {mod!r} must be a positive integer, got {count!r}."
             )
-    return {mod: int(count) for mod, count in chosen.items()}
+    return {mod: int(chosen[mod]) if mod in chosen else None for mod in mods}
+
+
+def _isotype_controls(adata: AnnData) -> np.ndarray:
+    """Boolean mask of the ADTs that are isotype controls or blanks (as in `rna_protein_pairs`)."""
+    is_control = np.asarray(adata.var_names.astype(str).str.contains(CONTROL_NAME), dtype=bool)
+    if "isotype_control" in adata.var:
+        is_control |= adata.var["isotype_control"].fillna(False).to_numpy(dtype=bool)
+    return is_control
+
+
+def _default_n_modules(
+    adata: AnnData, varying: np.ndarray, is_rna: bool, mod: str
+) -> tuple[int, str]:
+    """Default number of modules of a modality, adapted to the features Ward can cluster.
+
+    Why: a fixed L = 20 is more modules than a 14–17 ADT TotalSeq-B panel has ADTs to put in
+    them, and a module is only a module (a shared encoder for correlated features) with at least
+    two members. So the protein default aims at about 2 ADTs per module, which is also the
+    reference paper's ratio (L = 20 for the 44 non-control ADTs of REAP-seq: 2.2 per module),
+    keeps the paper's 20 as a cap for large panels, and never asks for more modules than there
+    are varying features. Isotype controls and blanks measure background, not a target, so they
+    do not earn modules of their own (they are still clustered, usually together). The RNA
+    default, 50, only changes when fewer than 50 genes vary, where it would otherwise be refused.
+
+    Returns the number and a sentence saying what was chosen and why (logged and stored).
+    """
+    n_varying = int(varying.sum())
+    how = f"pass n_modules={{{mod!r}: k}} to choose"
+    if is_rna:
+        if n_varying >= DEFAULT_RNA_MODULES:
+            return DEFAULT_RNA_MODULES, f"default: {DEFAULT_RNA_MODULES} RNA modules"
+        count = max(
+            1, min(n_varying, max(MIN_DEFAULT_MODULES, n_varying // FEATURES_PER_DEFAULT_MODULE))
+        )
+        return count, (
+            f"{n_varying} genes vary, fewer than the default {DEFAULT_RNA_MODULES} modules: using "
+            f"{count} RNA modules (about {FEATURES_PER_DEFAULT_MODULE} genes per module; {how})"
+        )
+    n_controls = int((varying & _isotype_controls(adata)).sum())
+    n_targets = n_varying - n_controls
+    count = min(
+        DEFAULT_PROTEIN_MODULES,
+        max(MIN_DEFAULT_MODULES, n_targets // FEATURES_PER_DEFAULT_MODULE),
+    )
+    count = max(1, min(n_varying, count))
+    controls = f" and {n_controls} isotype control(s)" if n_controls else ""
+    return count, (
+        f"{n_targets} varying ADTs{controls}: using {count} protein modules (about "
+        f"{FEATURES_PER_DEFAULT_MODULE} ADTs per module, at least {MIN_DEFAULT_MODULES}, at most "
+        f"{DEFAULT_PROTEIN_MODULES}; {how})"
+    )
 
 
 def _ward_membership(
@@ -277,9 +359,14 @@ def _ward_membership(
     is_rna: bool,
     layer: str | None,
     selected: pd.Index | None,
-    n_clusters: int,
+    n_clusters: int | None,
     mod: str,
-) -> tuple[pd.DataFrame, int]:
+) -> tuple[pd.DataFrame, int, int, str]:
+    """Ward partition into ``n_clusters`` modules (``None``: the adapted default).
+
+    Returns the membership, the number of cells, the number of modules asked of Ward and
+    ``"given"`` or the default rule's sentence.
+    """
     counts = get_counts(adata, layer, mod)
     rows = cell_rows(adata, selected, mod)
     if not isinstance(rows, slice):
@@ -289,6 +376,13 @@ def _ward_membership(
     standardized, varying = standardized_features(values)
     del values
     n_varying = int(varying.sum())
+    reason = "given"
+    if n_clusters is None:
+        n_clusters, reason = _default_n_modules(adata, varying, is_rna, mod)
+        if is_rna and n_clusters != DEFAULT_RNA_MODULES:
+            logger.warning("find_modules: %s.", reason)
+        else:
+            logger.info("find_modules: %s.", reason)
     if n_varying < n_clusters:
         raise ValueError(
             f"Modality {mod!r} has {n_varying} features that vary across the {n_cells} selected "
@@ -314,7 +408,7 @@ def _ward_membership(
             UserWarning,
             stacklevel=3,
         )
-    return membership_from_labels(adata.var_names, labels, mod), n_cells
+    return membership_from_labels(adata.var_names, labels, mod), n_cells, n_clusters, reason
 
 
 def _describe_gene_sets(gene_sets, n_sets: int) -> str:
