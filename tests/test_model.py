@@ -700,3 +700,20 @@ def test_sample_skips_label_categories_without_cells(mdata, setup_kwargs, train_
     synthetic = model.sample(n_per_label=3, seed=0)
     generated = set(synthetic.obs["labels"].astype(str))
     assert generated == set(labels.astype(str)) and "never_seen" not in generated
+
+
+def test_gene_label_dispersion(mdata, setup_kwargs, train_kwargs):
+    """One inverse dispersion per feature and label, chosen by each cell's label."""
+    _setup(mdata, setup_kwargs)
+    model = MODTT(mdata, n_latent=4, module_dim=2, dispersion="gene-label")
+    n_labels = len(_labels(mdata))
+    assert model.module.gene_likelihood.feature_parameter.shape == (n_labels, mdata[RNA_MOD].n_vars)
+    model.train(**train_kwargs)
+    # Every label's dispersions received gradient steps.
+    theta = model.module.gene_likelihood.feature_parameter.detach()
+    assert not torch.allclose(theta[0], theta[1])
+    synthetic = model.sample(n_per_label=5, seed=0)
+    assert synthetic.n_obs == 5 * n_labels
+    assert np.isfinite(model.get_elbo())
+    with pytest.raises(ValueError, match="`dispersion` must be one of"):
+        MODTT(mdata, dispersion="cell")

@@ -21,6 +21,7 @@ from .._constants import DEFAULT_MODULES_KEY
 from ..module import MODTTVAE
 from ..module._likelihoods import (
     COUNT_LIKELIHOODS,
+    DISPERSIONS,
     GENE_LIKELIHOODS,
     PROTEIN_LIKELIHOODS,
     initial_output_bias,
@@ -82,6 +83,9 @@ class MODTT(
     protein_likelihood
         ``"nb"``, ``"nbmixture"`` (totalVI's background/foreground mixture) or ``"normal"``
         (Gaussian on CLR values).
+    dispersion
+        ``"gene"``: one inverse dispersion per feature; ``"gene-label"``: one per feature and
+        label (cell type), so that each type has its own count noise.
     balance_modalities
         Weight RNA and protein equally by averaging each modality's negative log-likelihood over its
         features (the reference paper's ``(MSE_RNA + MSE_ADT) / 2``). Defaults to ``True`` when
@@ -124,6 +128,7 @@ class MODTT(
         n_latent: int = 32,
         gene_likelihood: Literal["nb", "zinb", "normal"] = "nb",
         protein_likelihood: Literal["nb", "nbmixture", "normal"] = "nbmixture",
+        dispersion: Literal["gene", "gene-label"] = "gene",
         balance_modalities: bool | None = None,
         module_membership: dict[str, pd.DataFrame] | None = None,
         flow_n_hidden: int = 128,
@@ -134,6 +139,7 @@ class MODTT(
         _check_choice("coupling", coupling, COUPLINGS)
         _check_choice("gene_likelihood", gene_likelihood, GENE_LIKELIHOODS)
         _check_choice("protein_likelihood", protein_likelihood, PROTEIN_LIKELIHOODS)
+        _check_choice("dispersion", dispersion, DISPERSIONS)
         if balance_modalities is None:
             balance_modalities = gene_likelihood == "normal" and protein_likelihood == "normal"
 
@@ -177,6 +183,7 @@ class MODTT(
             protein_likelihood=protein_likelihood,
             use_label_prior=self._labels_key() is not None,
             balance_modalities=balance_modalities,
+            dispersion=dispersion,
             initial_output_bias=_initial_output_bias(
                 rna_counts, protein_counts, gene_likelihood, protein_likelihood
             ),
@@ -197,7 +204,8 @@ class MODTT(
         )
         self._model_summary_string = (
             f"MODTT model, architecture={architecture!r}: {shape}, n_latent {n_latent}, "
-            f"gene_likelihood={gene_likelihood!r}, protein_likelihood={protein_likelihood!r}.\n"
+            f"gene_likelihood={gene_likelihood!r}, protein_likelihood={protein_likelihood!r}, "
+            f"dispersion={dispersion!r}.\n"
             "Parameters: " + ", ".join(f"{part} {n:,}" for part, n in counts.items())
         )
         self.init_params_ = self._get_init_params(locals())
@@ -527,7 +535,9 @@ class MODTT(
         z_draws = z if z.ndim == 3 else z.unsqueeze(0)
         rna_total, protein_total = 0.0, 0.0
         for z_draw in z_draws:
-            outputs = self.module.generative(z_draw, rna_library, log_library(y), batch_index)
+            outputs = self.module.generative(
+                z_draw, rna_library, log_library(y), batch_index, tensors[REGISTRY_KEYS.LABELS_KEY]
+            )
             rna = self.module.gene_likelihood.expected_value(outputs[MODULE_KEYS.PX_KEY])
             protein = self.module.protein_likelihood.expected_value(outputs["py"])
             if not self.module.gene_likelihood.is_count:

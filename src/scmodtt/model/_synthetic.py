@@ -245,11 +245,13 @@ class SyntheticCellsMixin:
     def _decode_cells(self, z, libraries, label_codes, batch_codes, batch_size, return_anndata):
         self.module.eval()
         batches_t = torch.as_tensor(batch_codes)
+        labels_t = torch.as_tensor(label_codes)
         parts = [
             self.module.sample_counts(
                 z[start : start + batch_size].to(self.device),
                 batches_t[start : start + batch_size].to(self.device),
                 libraries[start : start + batch_size].to(self.device),
+                labels_t[start : start + batch_size].to(self.device),
             )
             for start in range(0, len(label_codes), batch_size)
         ]

@@ -24,6 +24,8 @@ from torch.distributions import Normal
 GENE_LIKELIHOODS = ("nb", "zinb", "normal")
 PROTEIN_LIKELIHOODS = ("nb", "nbmixture", "normal")
 COUNT_LIKELIHOODS = ("nb", "zinb", "nbmixture")
+#: How the per-feature dispersion (NB family) or scale (normal) is shared across cells.
+DISPERSIONS = ("gene", "gene-label")
 
 #: Decoder outputs needed per feature.
 N_OUTPUTS = {"nb": 1, "zinb": 2, "nbmixture": 3, "normal": 1}
@@ -44,18 +46,30 @@ class FeatureLikelihood(nn.Module):
         MSE objective.
     n_features
         Number of features of the modality.
+    dispersion
+        ``"gene"``: one inverse dispersion (or scale) per feature, as scVI's default;
+        ``"gene-label"``: one per feature and label (``n_labels`` rows), so that a cell type's
+        count noise can differ from another's.
+    n_labels
+        Number of labels (``"gene-label"`` only).
 
     """
 
-    def __init__(self, likelihood: str, n_features: int):
+    def __init__(
+        self, likelihood: str, n_features: int, dispersion: str = "gene", n_labels: int = 1
+    ):
         super().__init__()
         if likelihood not in N_OUTPUTS:
             raise ValueError(f"Unknown likelihood {likelihood!r}.")
+        if dispersion not in DISPERSIONS:
+            raise ValueError(f"`dispersion` must be one of {DISPERSIONS}, got {dispersion!r}.")
         self.likelihood = likelihood
         self.n_outputs = N_OUTPUTS[likelihood]
-        # Inverse dispersion (NB family) or log standard deviation (normal), one per feature.
+        self.per_label = dispersion == "gene-label"
+        shape = (n_labels, n_features) if self.per_label else (n_features,)
+        # Inverse dispersion (NB family) or log standard deviation (normal) per feature.
         self.feature_parameter = nn.Parameter(
-            torch.zeros(n_features) if likelihood == "normal" else torch.randn(n_features)
+            torch.zeros(shape) if likelihood == "normal" else torch.randn(shape)
         )
 
     @property
@@ -63,15 +77,22 @@ class FeatureLikelihood(nn.Module):
         return self.likelihood in COUNT_LIKELIHOODS
 
     def distribution(
-        self, outputs: torch.Tensor, log_library: torch.Tensor
+        self,
+        outputs: torch.Tensor,
+        log_library: torch.Tensor,
+        label_index: torch.Tensor | None = None,
     ) -> torch.distributions.Distribution:
         """Build the distribution from decoder outputs and the log library size.
 
-        ``outputs`` has shape ``(n, n_outputs, F)`` and ``log_library`` ``(n, 1)``.
+        ``outputs`` has shape ``(n, n_outputs, F)``, ``log_library`` ``(n, 1)`` and
+        ``label_index`` (needed for ``"gene-label"`` dispersion) ``(n,)`` or ``(n, 1)``.
         """
+        parameter = self.feature_parameter
+        if self.per_label:
+            parameter = parameter[label_index.reshape(-1).long()]
         if self.likelihood == "normal":
-            return Normal(outputs[:, 0], self.feature_parameter.exp().expand_as(outputs[:, 0]))
-        theta = self.feature_parameter.exp()
+            return Normal(outputs[:, 0], parameter.exp().expand_as(outputs[:, 0]))
+        theta = parameter.exp()
         if self.likelihood == "nbmixture":
             background = torch.exp(outputs[:, 0].clamp(max=12.0))
             foreground = background * (1.0 + F.softplus(outputs[:, 1]))

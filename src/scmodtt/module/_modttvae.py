@@ -66,6 +66,9 @@ class MODTTVAE(BaseModuleClass):
         Latent dimension.
     gene_likelihood, protein_likelihood
         See :class:`~scmodtt.module._likelihoods.FeatureLikelihood`.
+    dispersion
+        ``"gene"`` or ``"gene-label"``
+        (see :class:`~scmodtt.module._likelihoods.FeatureLikelihood`).
     use_label_prior
         Fit a Gaussian prior per label (moment matching of the label's posteriors during
         training) instead of ``N(0, I)``.
@@ -105,6 +108,7 @@ class MODTTVAE(BaseModuleClass):
         protein_likelihood: str = "nbmixture",
         use_label_prior: bool = True,
         balance_modalities: bool = False,
+        dispersion: str = "gene",
         library_stats: np.ndarray | None = None,
         initial_output_bias: dict[str, np.ndarray] | None = None,
         flow_n_hidden: int = 128,
@@ -120,8 +124,10 @@ class MODTTVAE(BaseModuleClass):
         self.architecture = architecture
         self.use_label_prior = use_label_prior
         self.balance_modalities = balance_modalities
-        self.gene_likelihood = FeatureLikelihood(gene_likelihood, n_genes)
-        self.protein_likelihood = FeatureLikelihood(protein_likelihood, n_proteins)
+        self.gene_likelihood = FeatureLikelihood(gene_likelihood, n_genes, dispersion, n_labels)
+        self.protein_likelihood = FeatureLikelihood(
+            protein_likelihood, n_proteins, dispersion, n_labels
+        )
         n_features = n_genes + n_proteins
         decoder_input = n_latent + n_batch
 
@@ -244,6 +250,7 @@ class MODTTVAE(BaseModuleClass):
             "rna_log_library": inference_outputs["rna_log_library"],
             "protein_log_library": inference_outputs["protein_log_library"],
             "batch_index": tensors[REGISTRY_KEYS.BATCH_KEY],
+            "label_index": tensors[REGISTRY_KEYS.LABELS_KEY],
         }
 
     @auto_move_data
@@ -266,12 +273,20 @@ class MODTTVAE(BaseModuleClass):
         rna_log_library: torch.Tensor,
         protein_log_library: torch.Tensor,
         batch_index: torch.Tensor,
+        label_index: torch.Tensor | None = None,
     ) -> dict:
-        """Likelihoods ``p(x_rna | z)`` and ``p(x_adt | z)`` for the given batch and libraries."""
+        """Likelihoods ``p(x_rna | z)`` and ``p(x_adt | z)`` for the given batch and libraries.
+
+        ``label_index`` selects the dispersions of ``dispersion="gene-label"``.
+        """
         gene_outputs, protein_outputs = self._decode(z, batch_index)
         return {
-            MODULE_KEYS.PX_KEY: self.gene_likelihood.distribution(gene_outputs, rna_log_library),
-            "py": self.protein_likelihood.distribution(protein_outputs, protein_log_library),
+            MODULE_KEYS.PX_KEY: self.gene_likelihood.distribution(
+                gene_outputs, rna_log_library, label_index
+            ),
+            "py": self.protein_likelihood.distribution(
+                protein_outputs, protein_log_library, label_index
+            ),
         }
 
     def _observed_values(self, tensors: dict) -> tuple[torch.Tensor, torch.Tensor]:
@@ -353,7 +368,11 @@ class MODTTVAE(BaseModuleClass):
 
     @torch.inference_mode()
     def sample_counts(
-        self, z: torch.Tensor, batch_index: torch.Tensor, library_stats: torch.Tensor
+        self,
+        z: torch.Tensor,
+        batch_index: torch.Tensor,
+        library_stats: torch.Tensor,
+        label_index: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Decode latent codes of new cells into RNA and protein counts.
 
@@ -361,7 +380,9 @@ class MODTTVAE(BaseModuleClass):
         centre matters only for the Gaussian likelihood's return to counts).
         """
         rna_log_library, protein_log_library, protein_centre = library_stats.split(1, dim=-1)
-        generative_outputs = self.generative(z, rna_log_library, protein_log_library, batch_index)
+        generative_outputs = self.generative(
+            z, rna_log_library, protein_log_library, batch_index, label_index
+        )
         return self._sample_observations(generative_outputs, rna_log_library, protein_centre)
 
     def _sample_observations(
@@ -392,6 +413,7 @@ class MODTTVAE(BaseModuleClass):
                 inference_outputs["rna_log_library"],
                 inference_outputs["protein_log_library"],
                 tensors[REGISTRY_KEYS.BATCH_KEY],
+                tensors[REGISTRY_KEYS.LABELS_KEY],
             )
             centre = clr(tensors[REGISTRY_KEYS.PROTEIN_EXP_KEY])[1]
             samples.append(
