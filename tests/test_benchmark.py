@@ -21,10 +21,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 import scmodtt
+from scmodtt import benchmark
 from scmodtt.benchmark import BudgetSolver, parse_budget, run
 from scmodtt.benchmark import _run as benchmark_run
+from scmodtt.benchmark import _zoo as benchmark_zoo
 from scmodtt.benchmark._budget import BUDGET_TOLERANCE
 from scmodtt.benchmark._cli import main
 from scmodtt.benchmark._data import (
@@ -242,9 +245,11 @@ def test_results_columns_and_runs(results):
 
 
 def test_protocols_per_model(results):
-    """MODTT architectures are sampled natively and from the latent Gaussian; baselines by name."""
+    """MODTT architectures: native, latent Gaussian and latent flow; baselines by name."""
     protocols = results.groupby("model")["protocol"].agg(set).to_dict()
-    expected = {model: {"native", "latent_gaussian"} for model in TRAINED}
+    expected = {model: {"native", "latent_gaussian", "latent_flow"} for model in TRAINED}
+    for model in TRAINED:  # the spec is the one source of the protocols
+        assert set(benchmark_zoo.MODELS[model].protocols) == expected[model]
     expected.update(linear={"linear"}, oracle={"oracle"})
     assert protocols == expected
 
@@ -472,14 +477,14 @@ def test_too_small_metric_min_cells_refused_before_training(tmp_path):
 
 def test_budget_no_architecture_reaches(tmp_path, solver):
     """A budget below every architecture's smallest size is an error, before any training."""
-    assert min(solver.smallest(v) for v in ("tt", "dense", "flat")) > 1000 * (1 + BUDGET_TOLERANCE)
+    assert min(solver.smallest(v) for v in ("tt", "dense", "flat")) > 500 * (1 + BUDGET_TOLERANCE)
     out = tmp_path / "out"
-    with pytest.raises(ValueError, match="No requested architecture reaches the budget '1k'"):
+    with pytest.raises(ValueError, match="No requested architecture reaches the budget '500'"):
         run(
             data=DATASET,
             models=[*SIZED, "linear"],
             seeds=1,
-            budgets=["1k"],
+            budgets=["500"],
             out=out,
             **QUICK,
         )
@@ -701,3 +706,40 @@ def test_reproduce_commands_name_n_modules(results, metadata):
     assert "--n-modules rna=8,prot=4" in command
     (command,) = reproduce_commands(results, {**metadata, "n_modules": None}, "out")
     assert "--n-modules" not in command
+
+
+@pytest.mark.parametrize("name", ["modtt-tt", "modtt-dense", "flat", "scvi", "totalvi"])
+def test_latent_flow_protocol_for_every_latent_model(seed_context, name):
+    """A fresh flow on each latent model's latents: requested label counts, finite, seeded."""
+    from scmodtt.benchmark._timing import EpochTimer
+
+    fit = _fit_with_modules(seed_context)
+    model = build_model(name, fit, labels_key=LABELS_KEY)
+    spec = benchmark_run.BenchmarkModel.parse(name)
+    benchmark_run._train(model, spec, seed_context, 2, EpochTimer(), flow_max_epochs=3)
+    assert "latent_flow" in spec.spec.protocols
+    draws = [
+        benchmark.generate_latent_flow(
+            model,
+            spec.family,
+            seed_context.train,
+            seed_context.split_in_fit.train,
+            LABELS_KEY,
+            seed_context.label_counts,
+            seed=0,
+            max_epochs=3,
+        )
+        for _ in range(2)
+    ]
+    counts = draws[0].obs[LABELS_KEY].astype(str).value_counts().sort_index()
+    pd.testing.assert_series_equal(
+        counts, seed_context.label_counts, check_names=False, check_index_type=False
+    )
+    for modality in ("rna", "prot"):
+        first, second = (_dense(d[modality].X) for d in draws)
+        assert np.isfinite(first).all() and (first >= 0).all()
+        np.testing.assert_array_equal(first, second)
+
+
+def _dense(matrix) -> np.ndarray:
+    return matrix.toarray() if sp.issparse(matrix) else np.asarray(matrix)

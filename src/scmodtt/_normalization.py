@@ -43,6 +43,19 @@ def log1p_normalize(counts, target_sum: float = RNA_TARGET_SUM) -> np.ndarray:
     return np.log1p(counts * scale)
 
 
+def log1p_normalize_sparse(counts: sp.csr_matrix, target_sum: float = RNA_TARGET_SUM):
+    """:func:`log1p_normalize` of a CSR matrix as CSR: the cost follows its non-zeros.
+
+    ``log1p`` keeps zeros at zero, so only the stored entries change.
+    """
+    counts = sp.csr_matrix(counts, dtype=np.float32, copy=True)
+    library = np.asarray(counts.sum(axis=1)).ravel()
+    scale = np.divide(target_sum, library, out=np.zeros_like(library), where=library > 0)
+    rows = np.repeat(np.arange(counts.shape[0]), np.diff(counts.indptr))
+    counts.data = np.log1p(counts.data * scale[rows]).astype(np.float32)
+    return counts
+
+
 def clr(counts) -> np.ndarray:
     """Per-cell centred log-ratio ``log1p(x) - mean_j log1p(x_j)``.
 

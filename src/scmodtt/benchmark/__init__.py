@@ -1,11 +1,15 @@
 """Benchmark MODTT side by side with flat, scVI, totalVI, linear and oracle generators.
 
-See DESIGN.md §4.
+Each model is described once, in :data:`MODELS` (how it is built and trained, its generation
+protocols, whether it is sized to parameter budgets); each generation protocol once, in
+:data:`PROTOCOLS`. The metrics are defined on the metrics page of the user guide
+(``docs/user_guide/metrics.md``).
 """
 
 from ._budget import BudgetSolver, parse_budget
 from ._protocols import (
     PROTOCOLS,
+    generate_latent_flow,
     generate_latent_gaussian,
     generate_linear,
     generate_native,
@@ -16,7 +20,7 @@ from ._run import DEFAULT_MODELS, run
 from ._speed import measure_training_speed
 from ._stats import paired_differences
 from ._timing import EpochTimer
-from ._zoo import MODELS, build_model
+from ._zoo import MODELS, ModelSpec, build_model
 
 __all__ = [
     "DEFAULT_MODELS",
@@ -24,7 +28,9 @@ __all__ = [
     "PROTOCOLS",
     "BudgetSolver",
     "EpochTimer",
+    "ModelSpec",
     "build_model",
+    "generate_latent_flow",
     "generate_latent_gaussian",
     "generate_linear",
     "generate_native",

@@ -1,20 +1,31 @@
 """Generation protocols: how each benchmarked model produces synthetic cells of given labels.
 
-- ``native``: MODTT draws ``z`` from its learned per-label prior.
-- ``latent_gaussian``: for every latent model (the only protocol scVI and totalVI have), fit a
-  Gaussian per label to the latent means of the training cells, draw ``z``, decode, draw counts.
+- ``native``: MODTT's own sampler, :meth:`~scmodtt.MODTT.sample` (its conditional flow prior over
+  ``z`` and library sizes, fitted after training).
+- ``latent_gaussian``: for every latent model, a Gaussian per label fitted to the latent means of
+  the training cells; ``z`` drawn, decoded, counts drawn. Library sizes are drawn per label from
+  the training cells (log-normal), the rule of MODTT's ``prior="gaussian"``.
+- ``latent_flow``: for every latent model, a fresh :class:`~scmodtt.module.ConditionalFlowPrior`
+  (the flow MODTT samples natively, with its settings) fitted to the training cells' latent
+  posteriors together with the log library sizes the model's decoder reads, conditioned on label
+  and batch; ``(z, libraries)`` drawn, decoded with the model's own decoder, counts drawn.
 - ``linear``: PCA of the shared normalized space, a Gaussian per label in PC space, inverse
   transform (no training; after Souza & Mehta 2026).
 - ``oracle``: a bootstrap of real training cells per label, the ceiling every model is judged
   against.
 
-Library sizes of generated cells are drawn per label from the training cells (log-normal), the
-same rule MODTT's own :meth:`~scmodtt.MODTT.sample` uses.
+:data:`PROTOCOLS` is the registry: each protocol's generator, its one-line description (the
+report's) and its colour in the report's figures. Which models are scored under which protocols
+is said by :data:`scmodtt.benchmark.MODELS`. The metrics are defined on the metrics page of the
+user guide (``docs/user_guide/metrics.md``).
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import anndata as ad
 import numpy as np
@@ -22,50 +33,29 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 from mudata import MuData
+from scvi import REGISTRY_KEYS
 from scvi.distributions import NegativeBinomial, NegativeBinomialMixture
 from sklearn.decomposition import PCA
 
 from .._constants import PROTEIN_NORMALIZED_LAYER, RNA_NORMALIZED_LAYER
 from .._normalization import clr, log1p_normalize
 from ..metrics import SharedSpace, shared_space
+from ..model._flow import FLOW_TARGET_STEPS
 from ..model._synthetic import SYNTHETIC_KEY
+from ..module._priors import (
+    ConditionalFlowPrior,
+    library_statistics,
+    per_label_gaussian_draws,
+)
 from ._zoo import PROTEIN_MOD, RNA_MOD
 
-PROTOCOLS = ("native", "latent_gaussian", "linear", "oracle")
-# Ridge added to per-label covariances: labels with fewer cells than dimensions stay drawable.
-_COVARIANCE_RIDGE = 1e-3
+#: Cells per step of the ``latent_flow`` fit (the default of :meth:`~scmodtt.MODTT.fit_flow_prior`).
+FLOW_BATCH_SIZE = 256
 
 
 def requested_labels(label_counts: pd.Series) -> np.ndarray:
     """One entry per synthetic cell: each label repeated as often as ``label_counts`` says."""
     return np.repeat(label_counts.index.to_numpy(), label_counts.to_numpy())
-
-
-def _per_label_gaussian_draws(
-    values: np.ndarray, labels: np.ndarray, wanted: np.ndarray, rng: np.random.Generator
-) -> np.ndarray:
-    """Draw ``len(wanted)`` rows from a full-covariance Gaussian fitted per label to ``values``."""
-    draws = np.empty((len(wanted), values.shape[1]))
-    for label in np.unique(wanted):  # a handful of cell types, not cells
-        rows = values[labels == label]
-        target = wanted == label
-        mean = rows.mean(axis=0)
-        covariance = (
-            np.cov(rows, rowvar=False) if len(rows) > 1 else np.zeros((values.shape[1],) * 2)
-        )
-        covariance = np.atleast_2d(covariance) + _COVARIANCE_RIDGE * np.eye(values.shape[1])
-        draws[target] = rng.multivariate_normal(
-            mean, covariance, size=int(target.sum()), method="cholesky"
-        )
-    return draws
-
-
-def _log_library_draws(
-    counts, labels: np.ndarray, wanted: np.ndarray, rng: np.random.Generator
-) -> np.ndarray:
-    """Per-label log-normal draws of library size, ``(n_wanted, 1)`` log values."""
-    log_library = np.log(np.maximum(np.asarray(counts.sum(axis=1)).ravel(), 1.0))[:, None]
-    return _per_label_gaussian_draws(log_library, labels, wanted, rng)
 
 
 def synthetic_mudata(
@@ -98,7 +88,58 @@ def _torch_seed(seed: int):
         yield
 
 
-# ---------------------------------------------------------------------- protocols
+@dataclass(frozen=True)
+class GenerationRequest:
+    """What a protocol is given to generate one set of synthetic cells.
+
+    Attributes
+    ----------
+    train
+        Real training cells (raw counts in ``rna`` and ``prot``).
+    labels_key
+        Column of ``.obs`` with the labels.
+    label_counts
+        Synthetic cells wanted per label (e.g. the test set's label counts).
+    seed
+        Seed of every random draw: the same seed gives the same cells.
+    model
+        The trained model (``None`` for the training-free protocols).
+    family
+        Its :attr:`~scmodtt.benchmark._zoo.ModelSpec.family`.
+    train_indices
+        Positions of the training cells among the cells the model was set up with (the rest are
+        its validation cells); ``train`` holds exactly those cells.
+    flow_max_epochs
+        Epochs of the ``latent_flow`` protocol's flow (``None``: MODTT's default schedule).
+
+    """
+
+    train: MuData
+    labels_key: str
+    label_counts: pd.Series
+    seed: int
+    model: object | None = None
+    family: str | None = None
+    train_indices: np.ndarray | None = None
+    flow_max_epochs: int | None = None
+
+    @property
+    def wanted(self) -> np.ndarray:
+        """Label of each synthetic cell."""
+        return requested_labels(self.label_counts)
+
+    @property
+    def train_labels(self) -> np.ndarray:
+        """Label of each training cell, as strings."""
+        return self.train.obs[self.labels_key].astype(str).to_numpy()
+
+    def train_batches(self) -> np.ndarray:
+        """The model's registered batch code of each training cell."""
+        registered = self.model.adata_manager.get_from_registry(REGISTRY_KEYS.BATCH_KEY)
+        return np.asarray(registered).ravel().astype(np.int64)[self.train_indices]
+
+
+# ---------------------------------------------------------------------- training-free protocols
 def generate_oracle(train: MuData, labels_key: str, label_counts: pd.Series, seed: int) -> MuData:
     """Bootstrap real training cells per label: the ceiling every generator is judged against.
 
@@ -176,7 +217,7 @@ def generate_linear(
     n_components = min(n_components, real.n_obs - 1, real.X.shape[1])
     pca = PCA(n_components=n_components, random_state=seed).fit(real.X)
     wanted = requested_labels(label_counts)
-    scores = _per_label_gaussian_draws(pca.transform(real.X), real.labels(labels_key), wanted, rng)
+    scores = per_label_gaussian_draws(pca.transform(real.X), real.labels(labels_key), wanted, rng)
     generated = pca.inverse_transform(scores)
     n_genes = len(real.gene_names)
     obs = pd.DataFrame(
@@ -192,8 +233,9 @@ def generate_linear(
     )
 
 
+# ---------------------------------------------------------------------- model protocols
 def generate_native(model, labels_key: str, label_counts: pd.Series, seed: int) -> MuData:
-    """MODTT's own conditional generator: ``z`` from the learned per-label prior.
+    """MODTT's own conditional generator, :meth:`~scmodtt.MODTT.sample` with its defaults.
 
     Parameters
     ----------
@@ -222,8 +264,9 @@ def generate_latent_gaussian(
 ) -> MuData:
     """Gaussian per label on the training cells' latent means; decode with the model's own decoder.
 
-    The one protocol shared by every latent model, so MODTT, scVI and totalVI are compared on the
-    same footing. Library sizes are drawn per label from the training cells (log-normal).
+    A protocol shared by every latent model, so MODTT, scVI and totalVI are compared on the same
+    footing. Library sizes are drawn per label from the training cells (log-normal): for scVI,
+    set up on RNA and ADT counts side by side, the library of those concatenated counts.
 
     Parameters
     ----------
@@ -245,35 +288,178 @@ def generate_latent_gaussian(
     Generated cells with RNA and protein counts, ``obs[labels_key]`` and ``obs["synthetic"]``.
 
     """
+    request = GenerationRequest(train, labels_key, label_counts, seed, model, family, train_indices)
     rng = np.random.default_rng(seed)
-    latent = model.get_latent_representation(indices=train_indices)
-    train_labels = train.obs[labels_key].astype(str).to_numpy()
-    wanted = requested_labels(label_counts)
-    z = _per_label_gaussian_draws(latent, train_labels, wanted, rng).astype(np.float32)
+    latent, _ = _latent_posteriors(request)
+    z = per_label_gaussian_draws(latent, request.train_labels, request.wanted, rng)
+    return decode_latent(request, z, rng)
+
+
+def generate_latent_flow(
+    model,
+    family: str,
+    train: MuData,
+    train_indices: np.ndarray,
+    labels_key: str,
+    label_counts: pd.Series,
+    seed: int,
+    max_epochs: int | None = None,
+) -> MuData:
+    """A conditional flow on the training cells' latents and libraries; decode with the model.
+
+    A fresh :class:`~scmodtt.module.ConditionalFlowPrior` with the settings MODTT's own flow prior
+    has (:meth:`~scmodtt.MODTT.fit_flow_prior`) is fitted to each training cell's posterior mean,
+    with its posterior standard deviation as noise, together with the log library sizes the
+    model's decoder reads (MODTT: log RNA and ADT libraries and the ADT CLR centre; scVI: the log
+    library of RNA and ADT counts together; totalVI: the log RNA library), conditioned on label and
+    batch. Each new cell takes the batch of a random training cell of its label; ``(z,
+    libraries)`` is drawn from the flow and decoded. A label with too few training cells for the
+    flow is drawn from a Gaussian per label on the same values instead.
+
+    Parameters
+    ----------
+    model, family, train, train_indices, labels_key, label_counts, seed
+        As in :func:`generate_latent_gaussian`.
+    max_epochs
+        Epochs of the flow's fit; ``None``: MODTT's default schedule (about 4,000 optimiser
+        steps, 20 to 1,000 epochs).
+
+    Returns
+    -------
+    Generated cells with RNA and protein counts, ``obs[labels_key]`` and ``obs["synthetic"]``.
+
+    """
+    request = GenerationRequest(train, labels_key, label_counts, seed, model, family, train_indices)
+    rng = np.random.default_rng(seed)
+    latent, latent_std = _latent_posteriors(request)
+    libraries = _training_libraries(request)
+    values = np.hstack([latent, libraries])
+    scales = np.hstack([latent_std, np.zeros_like(libraries)])
+    train_labels, wanted = request.train_labels, request.wanted
+    names, label_codes = np.unique(train_labels, return_inverse=True)
+    unknown = sorted(set(wanted) - set(names))
+    if unknown:
+        raise ValueError(f"No training cells of the requested label(s) {unknown}.")
+    wanted_codes = np.searchsorted(names, wanted)
+    train_batches = request.train_batches()
+    batches = _batch_draws(train_batches, train_labels, wanted, rng)
+    as_tensor = torch.as_tensor
+    with _torch_seed(seed):  # the flow's initial weights and its noise
+        flow = ConditionalFlowPrior(values.shape[1], len(names), model.summary_stats.n_batch)
+        flow.fit(
+            as_tensor(values, dtype=torch.float32),
+            as_tensor(label_codes),
+            as_tensor(train_batches),
+            scales=as_tensor(scales, dtype=torch.float32),
+            max_epochs=max_epochs or _flow_epochs(len(values)),
+            batch_size=FLOW_BATCH_SIZE,
+            seed=seed,
+        )
+        draws = flow.sample(as_tensor(wanted_codes), as_tensor(batches)).numpy().astype(np.float64)
+    rare = ~flow.fitted_labels.numpy()[wanted_codes]
+    if rare.any():
+        draws[rare] = per_label_gaussian_draws(values, train_labels, wanted[rare], rng)
+    n_latent = latent.shape[1]
+    return decode_latent(request, draws[:, :n_latent], rng, draws[:, n_latent:], batches)
+
+
+def _flow_epochs(n_cells: int) -> int:
+    """Epochs of MODTT's default flow schedule: about its target number of optimiser steps."""
+    steps_per_epoch = math.ceil(n_cells / FLOW_BATCH_SIZE)
+    return int(np.clip(round(FLOW_TARGET_STEPS / steps_per_epoch), 20, 1000))
+
+
+def _latent_posteriors(request: GenerationRequest) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior means and standard deviations of the training cells' latent codes."""
+    if getattr(request.model.module, "latent_distribution", "normal") != "normal":
+        raise ValueError(
+            "The latent protocols decode draws in the space of the posterior means, which needs "
+            "a model with latent_distribution='normal'."
+        )
+    mean, variance = request.model.get_latent_representation(
+        indices=request.train_indices, return_dist=True
+    )
+    return mean, np.sqrt(variance)
+
+
+def _log_library(*counts) -> np.ndarray:
+    """``(n_cells, 1)`` log of each cell's total count over all the given count matrices."""
+    total = sum(np.asarray(matrix.sum(axis=1)).ravel() for matrix in counts)
+    return np.log(np.maximum(total, 1.0))[:, None]
+
+
+def _training_libraries(request: GenerationRequest) -> np.ndarray:
+    """The training cells' log library statistics that the model family's decoder reads."""
+    rna, protein = request.train[RNA_MOD].X, request.train[PROTEIN_MOD].X
+    if request.family == "modtt":
+        return library_statistics(rna, protein)
+    if request.family == "scvi":  # set up on RNA and ADT counts side by side
+        return _log_library(rna, protein)
+    if request.family == "totalvi":
+        return _log_library(rna)
+    raise ValueError(f"No latent decoder for model family {request.family!r}.")
+
+
+def decode_latent(
+    request: GenerationRequest,
+    z: np.ndarray,
+    rng: np.random.Generator,
+    libraries: np.ndarray | None = None,
+    batches: np.ndarray | None = None,
+) -> MuData:
+    """Decode latent codes with the model's own decoder and draw counts.
+
+    Parameters
+    ----------
+    request
+        The model, its family, the training cells and the labels of the new cells.
+    z
+        ``(n_cells, n_latent)`` latent codes, one per requested cell.
+    rng
+        Source of the library and batch draws.
+    libraries
+        Log library statistics of each new cell in the columns of :func:`_training_libraries`;
+        ``None`` draws them per label from the training cells (log-normal).
+    batches
+        Registered batch code of each new cell; ``None`` gives each the batch of a random
+        training cell of its label.
+
+    Returns
+    -------
+    Generated cells with RNA and protein counts, ``obs[labels_key]`` and ``obs["synthetic"]``.
+
+    """
+    model, family, wanted = request.model, request.family, request.wanted
+    z = np.asarray(z, dtype=np.float32)
     if family == "modtt":
-        synthetic = model.generate_from_latent(z, labels=wanted, seed=seed)
-        return _as_benchmark_mudata(synthetic, labels_key)
-    rna_log_library = _log_library_draws(train[RNA_MOD].X, train_labels, wanted, rng)
-    registered_batches = np.asarray(model.adata_manager.get_from_registry("batch")).ravel()[
-        train_indices
-    ]
-    batch_index = torch.as_tensor(_batch_draws(registered_batches, train_labels, wanted, rng))[
-        :, None
-    ]
+        batch = None
+        if batches is not None:
+            mapping = model.adata_manager.get_state_registry(REGISTRY_KEYS.BATCH_KEY)
+            batch = [str(name) for name in np.asarray(mapping.categorical_mapping)[batches]]
+        synthetic = model.generate_from_latent(
+            z, labels=wanted, batch=batch, seed=request.seed, library_stats=libraries
+        )
+        return _as_benchmark_mudata(synthetic, request.labels_key)
+    train_labels = request.train_labels
+    if libraries is None:
+        libraries = per_label_gaussian_draws(
+            _training_libraries(request), train_labels, wanted, rng
+        )
+    if batches is None:
+        batches = _batch_draws(request.train_batches(), train_labels, wanted, rng)
+    batch_index = torch.as_tensor(batches)[:, None]
+    log_library = torch.as_tensor(libraries[:, :1], dtype=torch.float32)
     z_t = torch.as_tensor(z)
-    with torch.inference_mode(), _torch_seed(seed):
+    with torch.inference_mode(), _torch_seed(request.seed):
         model.module.eval()
         if family == "scvi":
-            outputs = model.module.generative(
-                z_t, torch.as_tensor(rna_log_library, dtype=torch.float32), batch_index
-            )
+            outputs = model.module.generative(z_t, log_library, batch_index)
             counts = outputs["px"].sample().numpy()
-            n_genes = train[RNA_MOD].n_vars
+            n_genes = request.train[RNA_MOD].n_vars
             rna_counts, protein_counts = counts[:, :n_genes], counts[:, n_genes:]
         elif family == "totalvi":
-            library = torch.as_tensor(np.exp(rna_log_library), dtype=torch.float32)
             labels = torch.zeros(len(wanted), 1, dtype=torch.long)
-            outputs = model.module.generative(z_t, library, batch_index, labels)
+            outputs = model.module.generative(z_t, log_library.exp(), batch_index, labels)
             px, py = outputs["px_"], outputs["py_norm_"]
             rna_counts = NegativeBinomial(mu=px["rate"], theta=px["r"]).sample().numpy()
             # 1.4.2's own sampler ignores the learned per-batch capture efficiency and draws
@@ -290,7 +476,7 @@ def generate_latent_gaussian(
             )
         else:
             raise ValueError(f"No latent decoder for model family {family!r}.")
-    return synthetic_mudata(rna_counts, protein_counts, wanted, train, labels_key)
+    return synthetic_mudata(rna_counts, protein_counts, wanted, request.train, request.labels_key)
 
 
 def _batch_draws(
@@ -308,3 +494,95 @@ def _as_benchmark_mudata(synthetic: MuData, labels_key: str) -> MuData:
     """MODTT's output already mirrors the data; make the labels plain strings for the metrics."""
     synthetic.obs[labels_key] = synthetic.obs[labels_key].astype(str).astype("category")
     return synthetic
+
+
+# ---------------------------------------------------------------------- the registry
+@dataclass(frozen=True)
+class Protocol:
+    """One generation protocol.
+
+    Attributes
+    ----------
+    name
+        Name in ``results.csv``.
+    description
+        One line for the report (no final full stop).
+    colour
+        Colour of its bars and UMAP points in the report.
+    generate
+        ``generate(request)`` → synthetic cells (counts as MuData, or a
+        :class:`~scmodtt.metrics.SharedSpace`) for a :class:`GenerationRequest`.
+    counterpart
+        The baseline's protocol a run of this protocol is compared with when the baseline does
+        not have this one (MODTT's native flow prior against a baseline's ``latent_flow``).
+
+    """
+
+    name: str
+    description: str
+    colour: str
+    generate: Callable[[GenerationRequest], MuData | SharedSpace]
+    counterpart: str | None = None
+
+
+def _latent_arguments(request: GenerationRequest) -> tuple:
+    """The arguments of :func:`generate_latent_gaussian` and :func:`generate_latent_flow`."""
+    return (
+        request.model,
+        request.family,
+        request.train,
+        request.train_indices,
+        request.labels_key,
+        request.label_counts,
+        request.seed,
+    )
+
+
+def _data_arguments(request: GenerationRequest) -> tuple:
+    """The arguments of :func:`generate_oracle` and :func:`generate_linear`."""
+    return request.train, request.labels_key, request.label_counts, request.seed
+
+
+#: Every generation protocol by name, in report order.
+PROTOCOLS: dict[str, Protocol] = {
+    protocol.name: protocol
+    for protocol in (
+        Protocol(
+            "native",
+            "MODTT's own sampler: (z, library sizes) from its conditional flow prior, fitted "
+            "to the training cells after training, decoded",
+            "#1f77b4",
+            lambda r: generate_native(r.model, r.labels_key, r.label_counts, r.seed),
+            counterpart="latent_flow",
+        ),
+        Protocol(
+            "latent_gaussian",
+            "a Gaussian per label fitted to the latent means of training cells, sampled and "
+            "decoded with library sizes drawn per label",
+            "#ff7f0e",
+            lambda r: generate_latent_gaussian(*_latent_arguments(r)),
+        ),
+        Protocol(
+            "latent_flow",
+            "a conditional flow (MODTT's flow prior, refitted) on the training cells' latent "
+            "posteriors and log library sizes given label and batch, sampled and decoded with "
+            "the model's own decoder",
+            "#d62728",
+            lambda r: generate_latent_flow(*_latent_arguments(r), max_epochs=r.flow_max_epochs),
+        ),
+        Protocol(
+            "linear",
+            "PCA of the shared space, a Gaussian per label in PC space, inverse-transformed "
+            "(no training)",
+            "#2ca02c",
+            lambda r: generate_linear(*_data_arguments(r)),
+        ),
+        Protocol(
+            "oracle",
+            "a bootstrap of real training cells per label (the reference every model is judged "
+            "against)",
+            "#9467bd",  # not grey: the UMAPs draw real cells in grey
+            lambda r: generate_oracle(*_data_arguments(r)),
+        ),
+    )
+}

@@ -1,4 +1,8 @@
-"""``report.md`` and figures from a benchmark output folder (DESIGN.md §4).
+"""``report.md`` and figures from a benchmark output folder.
+
+Metrics are defined on the metrics page of the user guide (``docs/user_guide/metrics.md``);
+models, their order and their protocols come from :data:`scmodtt.benchmark.MODELS`, the
+protocols' descriptions and colours from :data:`scmodtt.benchmark.PROTOCOLS`.
 
 The report reads only what :func:`scmodtt.benchmark.run` wrote — ``results.csv``, the
 ``metadata_<dataset>.json`` files and the ``synthetic/*.npz`` cells — so it can be rebuilt at any
@@ -21,7 +25,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from ._protocols import PROTOCOLS
 from ._stats import (
+    COUNTERPARTS,
     HEADLINE_METRICS,
     HIGHER_IS_BETTER,
     IDEAL_DISTANCE_METRICS,
@@ -30,27 +36,17 @@ from ._stats import (
     VERDICT_WORSE,
     paired_differences,
 )
+from ._zoo import MODELS, module_method_models, sized_models
 
 logger = logging.getLogger(__name__)
 
 #: Order in which models appear in tables and figures (ablations follow their architecture).
-MODEL_ORDER = ("modtt-tt", "modtt-dense", "flat", "scvi", "totalvi", "linear", "oracle")
-PROTOCOL_ORDER = ("native", "latent_gaussian", "linear", "oracle")
-PROTOCOL_COLOURS = {
-    "native": "#1f77b4",
-    "latent_gaussian": "#ff7f0e",
-    "linear": "#2ca02c",
-    "oracle": "#9467bd",  # not grey: the UMAPs draw real cells in grey
-}
-PROTOCOL_DESCRIPTIONS = {
-    "native": "MODTT draws z from its learned per-label prior and decodes it",
-    "latent_gaussian": "a Gaussian per label fitted to the latent means of training cells, "
-    "sampled and decoded (the only protocol scVI and totalVI have)",
-    "linear": "PCA of the shared space, a Gaussian per label in PC space, inverse-transformed "
-    "(no training)",
-    "oracle": "a bootstrap of real training cells per label (the reference every model is judged "
-    "against)",
-}
+MODEL_ORDER = tuple(MODELS)
+PROTOCOL_ORDER = tuple(PROTOCOLS)
+PROTOCOL_COLOURS = {name: protocol.colour for name, protocol in PROTOCOLS.items()}
+PROTOCOL_DESCRIPTIONS = {name: protocol.description for name, protocol in PROTOCOLS.items()}
+#: Colour of a protocol the registry does not know (e.g. from an older ``results.csv``).
+UNKNOWN_PROTOCOL_COLOUR = "#333333"
 #: Columns of the main table: the headline metrics with TRTR beside TSTR as its ceiling.
 TABLE_METRICS = (
     "cond_r",
@@ -96,7 +92,7 @@ _CLI_DEFAULTS = {
     "protein_likelihood": "nbmixture",
     "metric_min_cells": 20,
 }
-_SIZED_ARCHITECTURES = ("modtt-tt", "modtt-dense", "flat")
+_SIZED_ARCHITECTURES = tuple(sized_models())
 
 
 # ---------------------------------------------------------------------- entry point
@@ -201,12 +197,15 @@ def speed_summary(results: pd.DataFrame, reference: str = SPEED_REFERENCE) -> pd
     results
         Tidy benchmark results.
     reference
-        Model each measurement is divided by, in the same dataset and seed (its only protocol).
+        Model each measurement is divided by, in the same dataset and seed: its training
+        measurements, and its sampling speed under the same protocol (or the protocol's
+        counterpart, e.g. ``latent_flow`` for ``native``).
 
     Returns
     -------
     ``dataset, model, protocol, budget, metric, median, ratio, n_seeds`` for the metrics of
-    :data:`SPEED_MEASUREMENTS` plus ``epochs``; ``ratio`` is NaN where ``reference`` was not run.
+    :data:`SPEED_MEASUREMENTS` plus ``epochs``; ``ratio`` is NaN where ``reference`` was not run
+    (or, for sampling speed, not under a comparable protocol).
 
     """
     kept = results[results["metric"].isin([*SPEED_MEASUREMENTS, "epochs"])].dropna(subset=["value"])
@@ -214,15 +213,25 @@ def speed_summary(results: pd.DataFrame, reference: str = SPEED_REFERENCE) -> pd
     per_seed = kept.groupby(RUN_KEYS + ["seed", "metric"], as_index=False, sort=False)[
         "value"
     ].mean()
-    # Training measurements are repeated on every protocol row of a run; the reference has one
-    # protocol anyway, so averaging over its rows gives its single value per seed.
+    # Training measurements are repeated on every protocol row of a run (averaging over the
+    # reference's rows gives its single value per seed); sampling speed is per protocol.
+    sampling = per_seed["metric"] == "sample_cells_per_s"
+    reference_rows = per_seed[per_seed["model"] == reference]
+    protocol = per_seed["protocol"]
+    compared = protocol.where(
+        protocol.isin(set(reference_rows["protocol"])), protocol.map(COUNTERPARTS)
+    )
+    per_seed["reference_protocol"] = compared.where(sampling, "")
+    keys = ["dataset", "seed", "metric", "reference_protocol"]
     reference_values = (
-        per_seed[per_seed["model"] == reference]
-        .groupby(["dataset", "seed", "metric"], as_index=False)["value"]
+        reference_rows.assign(
+            reference_protocol=reference_rows["protocol"].where(sampling[reference_rows.index], "")
+        )
+        .groupby(keys, as_index=False)["value"]
         .mean()
         .rename(columns={"value": "reference_value"})
     )
-    per_seed = per_seed.merge(reference_values, on=["dataset", "seed", "metric"], how="left")
+    per_seed = per_seed.merge(reference_values, on=keys, how="left")
     per_seed["ratio"] = per_seed["value"] / per_seed["reference_value"]
     return per_seed.groupby(RUN_KEYS + ["metric"], as_index=False, sort=False).agg(
         median=("value", "median"), ratio=("ratio", "median"), n_seeds=("seed", "nunique")
@@ -349,9 +358,10 @@ def _epochs_text(metadata: dict) -> str:
     if "max_epochs" not in metadata:
         return "max_epochs not recorded (no metadata)"
     cap = metadata["max_epochs"]
-    return (
-        f"max_epochs={cap}" if cap is not None else "max_epochs=each model's default"
-    ) + ", early stopping on validation loss"
+    text = f"max_epochs={cap}" if cap is not None else "max_epochs=each model's default"
+    if metadata.get("flow_max_epochs") is not None:
+        text += f", flow_max_epochs={metadata['flow_max_epochs']}"
+    return text + ", early stopping on validation loss"
 
 
 def _settings_text(runs: pd.DataFrame, metadata: dict) -> str:
@@ -387,13 +397,11 @@ def reproduce_commands(runs: pd.DataFrame, metadata: dict, out: str | Path) -> l
     explicit = sorted((b for b in budgets if b != "default"), key=_budget_size)
     seeds = _seeds(runs)
     flags = [f"--data {metadata.get('data', runs['dataset'].iloc[0])}", f"--seeds {len(seeds)}"]
-    if metadata.get("max_epochs") is not None:
-        flags.append(f"--max-epochs {metadata['max_epochs']}")
     for key, default in _CLI_DEFAULTS.items():
         if key in metadata and metadata[key] != default:
             value = metadata[key] if not (key == "n_top_genes" and metadata[key] is None) else 0
             flags.append(f"--{key.replace('_', '-')} {value}")
-    for key in ("batch_key", "min_cells_per_label"):
+    for key in ("max_epochs", "flow_max_epochs", "batch_key", "min_cells_per_label"):
         if metadata.get(key) is not None:
             flags.append(f"--{key.replace('_', '-')} {metadata[key]}")
     if metadata.get("exclude_labels"):
@@ -454,7 +462,8 @@ def _preamble(results: pd.DataFrame, out: Path) -> list[str]:
         f"Written by `scmodtt.benchmark.write_report({str(out)!r})` from `results.csv` "
         f"({len(results):,} rows). Metrics compare synthetic cells with held-out real test cells "
         "in the shared space (RNA log1p of counts per 10⁴, ADT CLR); definitions in "
-        "`scmodtt.metrics` and DESIGN.md §4.",
+        "`scmodtt.metrics` and on the metrics page of the user guide "
+        "(docs/user_guide/metrics.md).",
         "",
         f"Ideal values: {ideals}. ↑ higher is better, ↓ lower is better; c2st_auc (real-vs-"
         "synthetic classifier AUC) is best at 0.5 and compared as |AUC − 0.5|. The oracle "
@@ -464,6 +473,10 @@ def _preamble(results: pd.DataFrame, out: Path) -> list[str]:
         "Generation protocols:",
         "",
         *(f"- `{name}`: {text}." for name, text in PROTOCOL_DESCRIPTIONS.items()),
+        "",
+        "Models and their protocols: "
+        + "; ".join(f"{name}: {', '.join(spec.protocols)}" for name, spec in MODELS.items())
+        + ".",
         "",
     ]
     return lines
@@ -622,12 +635,18 @@ def _paired_section(paired: pd.DataFrame, settings: str, baselines: Sequence[str
         f"the seeds both ran (n); {settings}. A verdict (better/worse for the model, in each "
         "metric's better direction) is given only when the interval excludes 0; n.d. = no "
         "detectable difference. c2st_auc differences are of |AUC − 0.5|. Protocol and budget "
-        "are matched where the baseline has them (flat), else the baseline's only protocol at "
-        "its default size (totalVI latent_gaussian, linear).",
+        "are matched where the baseline has them (flat; totalVI's latent protocols), "
+        f"{_counterparts_text()}, else the baseline's only protocol (linear), at the baseline's "
+        "default size when it has no other.",
         "",
         *_markdown_table(shown),
         "",
     ]
+
+
+def _counterparts_text(whose: str = "the baseline's") -> str:
+    """``native against the baseline's latent_flow`` for every protocol with a counterpart."""
+    return ", ".join(f"{name} against {whose} {other}" for name, other in COUNTERPARTS.items())
 
 
 def _speed_section(speed: pd.DataFrame, settings: str) -> list[str]:
@@ -655,15 +674,18 @@ def _speed_section(speed: pd.DataFrame, settings: str) -> list[str]:
             },
         }
     )
+    counterparts = _counterparts_text(SPEED_REFERENCE + "'s")
     reference = (
-        f"in brackets the median over seeds of the ratio to {SPEED_REFERENCE} in the same seed"
+        f"in brackets the median over seeds of the ratio to {SPEED_REFERENCE} in the same seed "
+        f"(sampling speed to {SPEED_REFERENCE}'s under the same protocol; {counterparts})"
         if has_reference
         else f"no {SPEED_REFERENCE} run, so no ratios"
     )
     return lines + [
         f"Medians over seeds; {reference}; {settings}. Training columns repeat on each protocol "
         "row of a model (one training serves all its protocols); sampling speed is per protocol "
-        "and includes decoding and count sampling; peak memory is the increase during training.",
+        "and includes fitting the protocol's prior, decoding and count sampling; peak memory is "
+        "the increase during training.",
         "",
         *_markdown_table(shown),
         "",
@@ -766,7 +788,7 @@ def plot_metric_bars(
             values["x"],
             values["mean"],
             yerr=values["std"].fillna(0),
-            color=values["protocol"].map(PROTOCOL_COLOURS).fillna("#333333"),
+            color=values["protocol"].map(PROTOCOL_COLOURS).fillna(UNKNOWN_PROTOCOL_COLOUR),
             width=0.8,
             capsize=2,
             error_kw={"elinewidth": 0.8},
@@ -794,7 +816,7 @@ def plot_metric_bars(
         )
         ax.tick_params(axis="x", labelbottom=True, labelsize=8)
     handles = [
-        Patch(color=PROTOCOL_COLOURS.get(p, "#333333"), label=p)
+        Patch(color=PROTOCOL_COLOURS.get(p, UNKNOWN_PROTOCOL_COLOUR), label=p)
         for p in PROTOCOL_ORDER
         if p in set(runs["protocol"])
     ]
@@ -834,7 +856,7 @@ def plot_budget_curves(
         return False
     ordered_models = _run_order(trained.drop_duplicates("model"))["model"].tolist()
     colours = _model_colours(ordered_models)
-    styles = {"native": "-", "latent_gaussian": "--"}
+    styles = {"native": "-", "latent_gaussian": "--", "latent_flow": "-."}
     fig = Figure(figsize=(5.0 * len(metrics), 4.5), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(metrics)))
     for ax, metric in zip(axes, metrics, strict=True):
@@ -847,7 +869,7 @@ def plot_budget_curves(
                 line["mean"],
                 yerr=line["std"].fillna(0),
                 color=colours[model],
-                linestyle="none" if single else styles.get(protocol, "-."),
+                linestyle="none" if single else styles.get(protocol, ":"),
                 marker="s" if single else "o",
                 markersize=5,
                 capsize=3,
@@ -899,8 +921,9 @@ def _synthetic_panels(folder: Path, dataset: str) -> pd.DataFrame:
             rows.append({"path": path, "model": model, "protocol": protocol})
     panels = pd.DataFrame(rows, columns=["path", "model", "protocol"])
     # Saved names spell "modtt-tt:random" as "modtt-tt-random"; order them after their base.
+    with_methods = "|".join(map(re.escape, module_method_models()))
     panels["model"] = panels["model"].str.replace(
-        r"^(modtt-(?:tt|dense))-(\w+)$", r"\1:\2", regex=True
+        rf"^({with_methods})-(\w+)$", r"\1:\2", regex=True
     )
     return _run_order(panels)
 
@@ -960,7 +983,7 @@ def plot_umap_grid(
     axes = np.atleast_1d(fig.subplots(n_rows, n_columns)).ravel()
     for ax, (panel, real_xy, synthetic_xy) in zip(axes, embedded, strict=False):
         ax.scatter(*real_xy.T, s=3, color="#a0a0a0", alpha=0.5, linewidths=0, rasterized=True)
-        colour = PROTOCOL_COLOURS.get(panel.protocol, "C3")
+        colour = PROTOCOL_COLOURS.get(panel.protocol, UNKNOWN_PROTOCOL_COLOUR)
         ax.scatter(*synthetic_xy.T, s=2, color=colour, alpha=0.6, linewidths=0, rasterized=True)
         ax.set_title(f"{panel.model}\n{panel.protocol}", fontsize=9)
         ax.set_xticks([])

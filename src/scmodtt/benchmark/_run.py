@@ -17,7 +17,6 @@ from tqdm.auto import tqdm
 
 from .. import metrics, pp
 from ..metrics._fidelity import check_min_cells
-from . import _protocols as protocols
 from ._budget import BudgetSolver, parse_budget
 from ._data import (
     MIN_CELLS_FOR_SPLIT,
@@ -29,17 +28,25 @@ from ._data import (
     load_benchmark_data,
     stratified_split,
 )
+from ._protocols import PROTOCOLS, GenerationRequest
 from ._records import ResultsFile
 from ._timing import EpochTimer, PeakMemory
-from ._zoo import MODELS, PROTEIN_MOD, RNA_MOD, build_model, n_parameters
+from ._zoo import (
+    MODELS,
+    MODULE_METHODS,
+    PROTEIN_MOD,
+    RNA_MOD,
+    ModelSpec,
+    build_model,
+    module_method_models,
+    n_parameters,
+)
 
 logger = logging.getLogger(__name__)
 
-TRAINING_FREE = ("linear", "oracle")
-MODULE_METHODS = ("ward", "random", "hallmark")
-DEFAULT_MODELS = ("modtt-tt", "modtt-dense", "flat", "scvi", "totalvi", "linear", "oracle")
+#: Every model of :data:`~scmodtt.benchmark.MODELS`, in report order.
+DEFAULT_MODELS = tuple(MODELS)
 DEFAULT_BUDGET = "default"
-_SIZED_VARIANTS = {"modtt-tt": "tt", "modtt-dense": "dense", "flat": "flat"}
 
 
 @dataclass(frozen=True)
@@ -56,26 +63,29 @@ class BenchmarkModel:
     @classmethod
     def parse(cls, name: str) -> BenchmarkModel:
         base, _, method = name.partition(":")
-        known = sorted([*MODELS, *TRAINING_FREE])
-        if base not in known:
+        if base not in MODELS:
             raise ValueError(
-                f"Unknown model {name!r}; the benchmark knows {known} "
-                "(MODTT ones may take ':random' or ':hallmark')."
+                f"Unknown model {name!r}; the benchmark knows {list(MODELS)} "
+                f"({'/'.join(module_method_models())} may end in ':random' or ':hallmark')."
             )
-        if method and (not base.startswith("modtt") or method not in MODULE_METHODS):
+        if method and (not MODELS[base].module_methods or method not in MODULE_METHODS):
             raise ValueError(
-                f"Model {name!r}: only modtt-tt/modtt-dense take a module method, "
+                f"Model {name!r}: only {'/'.join(module_method_models())} take a module method, "
                 f"one of {MODULE_METHODS}."
             )
-        return cls(name, base, method or "ward")
+        return cls(name, base, method or MODULE_METHODS[0])
+
+    @property
+    def spec(self) -> ModelSpec:
+        return MODELS[self.base]
 
     @property
     def family(self) -> str:
-        return "baseline" if self.base in TRAINING_FREE else MODELS[self.base].family
+        return self.spec.family
 
     @property
     def sized(self) -> bool:
-        return self.base in _SIZED_VARIANTS
+        return self.spec.sized
 
 
 def run(
@@ -87,13 +97,14 @@ def run(
     labels_key: str = "cell_type",
     batch_key: str | None = None,
     max_epochs: int | None = None,
+    flow_max_epochs: int | None = None,
     n_top_genes: int | None = 2000,
     n_modules: dict[str, int] | None = None,
     min_cells_per_label: int | None = None,
     exclude_labels: Sequence[str] = (),
     metric_min_cells: int = 20,
     gene_likelihood: str = "nb",
-    protein_likelihood: str = "nbmixture",
+    protein_likelihood: str = "nb",
     progress: bool = True,
 ) -> pd.DataFrame:
     """Benchmark MODTT against flat, scVI, totalVI, linear and oracle generators on one dataset.
@@ -111,8 +122,10 @@ def run(
         Bundled dataset name (a loader of :mod:`scmodtt.datasets`, e.g. ``"reapseq_pbmc"``) or
         ``.h5mu`` path with raw counts in ``rna`` and ``prot``.
     models
-        Names from ``modtt-tt``, ``modtt-dense``, ``flat``, ``scvi``, ``totalvi``, ``linear``,
-        ``oracle``; MODTT names may end in ``:random`` or ``:hallmark`` for the module ablations.
+        Names of :data:`~scmodtt.benchmark.MODELS` (``modtt-tt``, ``modtt-dense``, ``flat``,
+        ``scvi``, ``totalvi``, ``linear``, ``oracle``); ``modtt-tt`` and ``modtt-dense`` may end in
+        ``:random`` or ``:hallmark`` for the module ablations. Each is scored under the protocols
+        its :class:`~scmodtt.benchmark._zoo.ModelSpec` names.
     seeds
         Number of seeds (``0 … n-1``) or the seeds themselves.
     budgets
@@ -123,6 +136,10 @@ def run(
         Columns of ``.obs`` (of the MuData or a modality) with cell types and batches.
     max_epochs
         Training cap for every model (``None``: each model's own default).
+    flow_max_epochs
+        Epochs of every conditional flow prior: MODTT's own (its second training stage) and the
+        one the ``latent_flow`` protocol fits to each latent model (``None``: MODTT's default
+        schedule of about 4,000 optimiser steps for both).
     n_top_genes
         Highly variable genes to keep; ``None`` for the whole transcriptome.
     n_modules
@@ -184,7 +201,7 @@ def run(
             seed,
             n_top_genes,
             n_modules,
-            {m.module_method for _, m, _ in seed_runs if m.family == "modtt"},
+            {m.module_method for _, m, _ in seed_runs if m.spec.uses_modules},
             out / "synthetic" if seed == seed_list[0] else None,
             budget_list[0],
         )
@@ -212,6 +229,7 @@ def run(
                 budget,
                 sizes.get((model.name, budget)),
                 max_epochs,
+                flow_max_epochs,
                 likelihoods,
                 metric_min_cells,
             )
@@ -223,6 +241,7 @@ def run(
         "labels_key": labels_key,
         "batch_key": batch_key,
         "max_epochs": max_epochs,
+        "flow_max_epochs": flow_max_epochs,
         "n_top_genes": n_top_genes,
         "n_modules": n_modules,
         "min_cells_per_label": min_cells_per_label,
@@ -363,6 +382,7 @@ def _run_one(
     budget: str,
     size: dict | None,
     max_epochs,
+    flow_max_epochs,
     likelihoods: dict,
     metric_min_cells,
 ):
@@ -371,11 +391,11 @@ def _run_one(
     info = {"seed": seed, "model": model.name, "budget": budget}
     trained = None
     n_params = 0
-    if model.base not in TRAINING_FREE:
+    spec = model.spec
+    if spec.trained:
         fit = context.fit.copy()
-        kwargs = {}
-        if model.family == "modtt":
-            kwargs = {**likelihoods, **(size or {})}
+        kwargs = {**{k: likelihoods[k] for k in spec.settings}, **(size or {})}
+        if spec.uses_modules:
             _use_modules(fit, model.module_method)
         trained = build_model(
             model.base, fit, labels_key=labels_key, batch_key=context.batch_key, **kwargs
@@ -384,7 +404,7 @@ def _run_one(
         timer = EpochTimer()
         start = time.perf_counter()
         with PeakMemory() as memory:
-            _train(trained, model, context, max_epochs, timer)
+            _train(trained, model, context, max_epochs, timer, flow_max_epochs)
         info.update(
             train_seconds=time.perf_counter() - start,
             epochs=len(timer.seconds),
@@ -394,9 +414,19 @@ def _run_one(
             config={k: v for k, v in kwargs.items() if k in ("module_dim", "tt_rank", "n_hidden")},
         )
     rows = []
-    for protocol in _protocols_for(model):
+    request = GenerationRequest(
+        context.train,
+        labels_key,
+        context.label_counts,
+        seed,
+        trained,
+        spec.family,
+        context.split_in_fit.train,
+        flow_max_epochs,
+    )
+    for protocol in spec.protocols:
         start = time.perf_counter()
-        synthetic = _generate(protocol, trained, model, context)
+        synthetic = PROTOCOLS[protocol].generate(request)
         seconds = time.perf_counter() - start
         scores = metrics.evaluate(
             context.test,
@@ -438,12 +468,6 @@ def _run_one(
     return pd.concat(rows, ignore_index=True), info
 
 
-def _protocols_for(model: BenchmarkModel) -> list[str]:
-    if model.base in TRAINING_FREE:
-        return [model.base]
-    return ["native", "latent_gaussian"] if model.family == "modtt" else ["latent_gaussian"]
-
-
 def _use_modules(fit: MuData, method: str) -> None:
     """Point MODTT's module key at the module tables of ``method`` (Ward, random, Hallmark)."""
     for modality in (RNA_MOD, PROTEIN_MOD):
@@ -475,7 +499,7 @@ def _sizes_for_budgets(
         probe_data = context.fit.copy()
         _use_modules(probe_data, method)
         probe = build_model(
-            "modtt-tt",
+            module_method_models()[0],
             probe_data,
             labels_key=context.labels_key,
             batch_key=context.batch_key,
@@ -487,7 +511,7 @@ def _sizes_for_budgets(
         for model in sized:
             try:
                 sizes[model.name, budget] = solvers[model.module_method].solve(
-                    _SIZED_VARIANTS[model.base], target
+                    model.spec.budget_variant, target
                 )[0]
             except ValueError as error:
                 reason = f"{model.name} at budget {budget} skipped: {error}"
@@ -501,34 +525,26 @@ def _sizes_for_budgets(
 
 
 def _train(
-    model, spec: BenchmarkModel, context: _SeedContext, max_epochs, timer: EpochTimer
+    model,
+    benchmark_model: BenchmarkModel,
+    context: _SeedContext,
+    max_epochs,
+    timer: EpochTimer,
+    flow_max_epochs: int | None = None,
 ) -> None:
+    """Train on the seed's training cells with early stopping on its validation cells."""
     indexing = [
         context.split_in_fit.train,
         context.split_in_fit.validation,
         np.array([], dtype=np.int64),
     ]
-    common = {"max_epochs": max_epochs, "enable_progress_bar": False, "callbacks": [timer]}
-    if spec.family == "totalvi":
-        model.train(**common, external_indexing=indexing)
-    elif spec.family == "scvi":
-        model.train(
-            **common, datasplitter_kwargs={"external_indexing": indexing}, early_stopping=True
-        )
-    else:
-        model.train(**common, datasplitter_kwargs={"external_indexing": indexing})
-
-
-def _generate(protocol: str, trained, model: BenchmarkModel, context: _SeedContext) -> MuData:
-    labels_key, counts, seed = context.labels_key, context.label_counts, context.seed
-    if protocol == "oracle":
-        return protocols.generate_oracle(context.train, labels_key, counts, seed)
-    if protocol == "linear":
-        return protocols.generate_linear(context.train, labels_key, counts, seed)
-    if protocol == "native":
-        return protocols.generate_native(trained, labels_key, counts, seed)
-    return protocols.generate_latent_gaussian(
-        trained, model.family, context.train, context.split_in_fit.train, labels_key, counts, seed
+    benchmark_model.spec.train(
+        model,
+        indexing,
+        flow_max_epochs,
+        max_epochs=max_epochs,
+        enable_progress_bar=False,
+        callbacks=[timer],
     )
 
 

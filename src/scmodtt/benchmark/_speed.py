@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from ._zoo import MODELS
+from ._zoo import trained_models
 
 
 def measure_training_speed(
@@ -38,7 +38,7 @@ def measure_training_speed(
     mdata_path
         ``.h5mu`` with raw counts in ``rna`` and ``prot`` (and module tables for MODTT).
     models
-        Benchmark model names (see :data:`scmodtt.benchmark.MODELS`).
+        Names of trained models of :data:`scmodtt.benchmark.MODELS`.
     n_epochs
         Timed epochs per run, after ``n_warmup_epochs`` untimed ones.
     n_warmup_epochs
@@ -57,9 +57,9 @@ def measure_training_speed(
     ``(runs, summary)``: one row per run, and per model the medians and the ratios to ``reference``.
 
     """
-    unknown = sorted(set(models) - MODELS.keys())
+    unknown = sorted(set(models) - set(trained_models()))
     if unknown:
-        raise ValueError(f"Unknown model(s) {unknown}; choose from {sorted(MODELS)}.")
+        raise ValueError(f"Unknown trained model(s) {unknown}; choose from {trained_models()}.")
     rows = []
     jobs = [(repeat, name) for repeat in range(repeats) for name in models]
     for repeat, name in tqdm(jobs, desc="training-speed runs"):

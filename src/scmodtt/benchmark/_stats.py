@@ -1,9 +1,10 @@
 """Paired, per-seed comparisons of benchmark results.
 
 With ~10 matched RNA–protein pairs and ~1,000 test cells the metrics move by 0.05–0.2 between
-splits (DESIGN.md §4), far more than most differences between models. Every model of a benchmark
-sees the same split and seed, so differences are taken *within* a seed (model − baseline) and a
-claim is made only when the 95% t-interval of the mean difference excludes 0.
+splits (see the metrics page of the user guide, ``docs/user_guide/metrics.md``), far more than
+most differences between models. Every model of a benchmark sees the same split and seed, so
+differences are taken *within* a seed (model − baseline) and a claim is made only when the 95%
+t-interval of the mean difference excludes 0.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 from scipy import stats
+
+from ._protocols import PROTOCOLS
+from ._zoo import module_method_models
 
 #: Metrics a report leads with, in the order it shows them (``trtr_f1`` is a ceiling, not a score).
 HEADLINE_METRICS = (
@@ -53,8 +57,10 @@ VERDICT_BETTER = "better"
 VERDICT_WORSE = "worse"
 VERDICT_NONE = "no detectable difference"
 
-#: Model families whose module structure and coupling the paired comparisons are about.
-MODTT_ARCHITECTURES = ("modtt-tt", "modtt-dense")
+#: Models whose module structure and coupling the paired comparisons are about.
+MODTT_ARCHITECTURES = tuple(module_method_models())
+#: Baseline protocol a run is compared with when the baseline lacks the run's own protocol.
+COUNTERPARTS = {name: p.counterpart for name, p in PROTOCOLS.items() if p.counterpart}
 
 RUN_KEYS = ["dataset", "model", "protocol", "budget"]
 _BASELINE_KEYS = ["baseline", "baseline_protocol", "baseline_budget"]
@@ -204,10 +210,12 @@ def _comparison_requests(models: pd.DataFrame, baselines: Sequence[str]) -> pd.D
 def _match_runs(requests: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     """Pick, for every run of a requested model, the baseline run it is compared with.
 
-    The baseline run has the same protocol and budget when the baseline has one; otherwise its
-    only protocol (totalVI and scVI have just ``latent_gaussian``, linear just ``linear``) and its
-    ``default`` budget when that is the only budget it was run at. A sized baseline (flat) with no
-    run at the model's budget is not compared: different budgets are not a like-for-like pair.
+    The baseline run has the same protocol when the baseline has it; otherwise the protocol's
+    counterpart in :data:`COUNTERPARTS` (MODTT's ``native`` against totalVI's and scVI's
+    ``latent_flow``: both sample a conditional flow prior), or else the baseline's only protocol
+    (linear's ``linear``). Likewise the same budget, or else its ``default`` budget when that is
+    the only budget it was run at. A sized baseline (flat) with no run at the model's budget is
+    not compared: different budgets are not a like-for-like pair.
     """
     model_runs = requests.merge(runs, on=["dataset", "model"])
     baseline_runs = runs.rename(
@@ -215,16 +223,23 @@ def _match_runs(requests: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     )
     candidates = model_runs.merge(baseline_runs, on=["dataset", "baseline"])
     candidates["protocol_match"] = candidates["protocol"] == candidates["baseline_protocol"]
+    candidates["counterpart_match"] = (
+        candidates["protocol"].map(COUNTERPARTS) == candidates["baseline_protocol"]
+    )
     candidates["budget_match"] = candidates["budget"] == candidates["baseline_budget"]
     candidates["baseline_default"] = candidates["baseline_budget"] == "default"
     grouped = candidates.groupby(RUN_KEYS + ["baseline"], sort=False)
     any_protocol_match = grouped["protocol_match"].transform("any")
+    any_counterpart_match = grouped["counterpart_match"].transform("any")
     single_protocol = grouped["baseline_protocol"].transform("nunique") == 1
     any_budget_match = grouped["budget_match"].transform("any")
     default_only = grouped["baseline_default"].transform("all")
-    keep = (candidates["protocol_match"] | (~any_protocol_match & single_protocol)) & (
-        candidates["budget_match"] | (~any_budget_match & default_only)
+    protocol_kept = candidates["protocol_match"] | (
+        ~any_protocol_match
+        & (candidates["counterpart_match"] | (~any_counterpart_match & single_protocol))
     )
+    budget_kept = candidates["budget_match"] | (~any_budget_match & default_only)
+    keep = protocol_kept & budget_kept
     return candidates.loc[keep, RUN_KEYS + ["comparison"] + _BASELINE_KEYS]
 
 
@@ -266,8 +281,9 @@ def paired_differences(
 
     - every MODTT architecture with Ward modules (``modtt-tt``, ``modtt-dense``), under each of
       its protocols, against each of ``baselines``: with the same protocol and budget where the
-      baseline has them (flat), else with the baseline's only protocol at its default budget
-      (totalVI ``latent_gaussian``, ``linear``);
+      baseline has them (flat; totalVI's ``latent_gaussian`` and ``latent_flow``), ``native``
+      against the baseline's ``latent_flow`` (:data:`COUNTERPARTS`), else with the baseline's
+      only protocol (``linear``), at the baseline's default budget when it has no other;
     - ``modtt-tt`` against ``modtt-dense`` at the same protocol, budget and module method;
     - each module ablation (``modtt-X:random``, ``modtt-X:hallmark``) against ``modtt-X``.
 

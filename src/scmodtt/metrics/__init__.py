@@ -1,4 +1,5 @@
-"""Metrics comparing synthetic with real CITE-seq cells (DESIGN.md §4).
+"""Metrics comparing synthetic with real CITE-seq cells (defined on the user guide's metrics page,
+``docs/user_guide/metrics.md``).
 
 Every metric compares cells in one shared space: RNA ``log1p`` of counts normalized to 10⁴ per
 cell, ADT per-cell CLR (:func:`shared_space`). Metric functions accept MuData objects of raw

@@ -54,7 +54,7 @@ def c2st_auc(
     ratio of real to synthetic cells.
 
     The classifier must be nonlinear: a linear one cannot see differences in shape or spread and
-    scores even a per-type Gaussian at 0.5 (DESIGN.md §4).
+    scores even a per-type Gaussian at 0.5 (``docs/user_guide/metrics.md``).
 
     Identical cells (within or across the two sets, e.g. a bootstrap of real cells, or
     ``synthetic = real``) are kept in one fold

@@ -70,7 +70,7 @@ def tstr_f1(
 ) -> TSTRResult:
     """Macro F1 of a cell-type classifier trained on synthetic cells and tested on real cells.
 
-    Definition (DESIGN.md §4). A logistic regression (scikit-learn, L2, ``C = 1``, lbfgs,
+    Definition (``docs/user_guide/metrics.md``). A logistic regression (scikit-learn, L2, ``C = 1``, lbfgs,
     ``max_iter = 2000``, ``random_state = seed``) on standardized shared-space features (all
     genes and proteins: RNA ``log1p`` at 10⁴ counts per cell, ADT per-cell CLR; the scaler is
     fit on the training cells) is trained on the synthetic cells with the labels they were

@@ -1,6 +1,7 @@
 """A low-dimensional feature space for distribution metrics, fit on a separate reference set.
 
-Why a separate reference (DESIGN.md §4): features fit on the cells being compared overfit them.
+Why a separate reference (see the user guide's metrics page, ``docs/user_guide/metrics.md``):
+features fit on the cells being compared overfit them.
 Measured on PBMC, a PCA-50 fit on training cells has ~1.5× more variance in its last components
 on training cells than on test cells, so a nonlinear classifier two-sample test scored even
 resampled training cells at 0.79 AUC against real test cells. Fitting scaling and PCA on real
@@ -76,7 +77,7 @@ class ReferenceEmbedding:
             warnings.warn(
                 f"{n_shared} {role} cells are also in the reference set the PCA was fit on. "
                 "Fit it on real cells in neither the training nor the test set (e.g. the "
-                "validation split), or distribution metrics are biased (DESIGN.md §4).",
+                "validation split), or distribution metrics are biased (docs/user_guide/metrics.md).",
                 UserWarning,
                 stacklevel=3,
             )

@@ -16,7 +16,7 @@ from mudata import MuData
 from scvi import REGISTRY_KEYS
 
 from .._constants import PROTEIN_NORMALIZED_LAYER, RNA_NORMALIZED_LAYER
-from .._normalization import clr, log1p_normalize
+from .._normalization import clr, log1p_normalize_sparse
 from ..module._modttvae import PRIORS
 from ..module._priors import LIBRARY_STAT_KEYS, check_sampling_settings, rare_labels
 
@@ -255,16 +255,8 @@ class SyntheticCellsMixin:
             )
             for start in range(0, len(label_codes), batch_size)
         ]
-        rna = (
-            torch.cat([p[0].cpu() for p in parts]).numpy()
-            if parts
-            else np.zeros((0, self.module.n_genes))
-        )
-        protein = (
-            torch.cat([p[1].cpu() for p in parts]).numpy()
-            if parts
-            else np.zeros((0, self.module.n_proteins))
-        )
+        rna = _stack_csr([p[0] for p in parts], self.module.n_genes)
+        protein = _stack_csr([p[1] for p in parts], self.module.n_proteins)
         obs = self._synthetic_obs(label_codes, batch_codes)
         return self._as_output(rna, protein, obs, return_anndata)
 
@@ -281,14 +273,16 @@ class SyntheticCellsMixin:
         return obs
 
     def _as_output(
-        self, rna: np.ndarray, protein: np.ndarray, obs: pd.DataFrame, return_anndata: bool
+        self,
+        rna_counts: sp.csr_matrix,
+        protein_counts: sp.csr_matrix,
+        obs: pd.DataFrame,
+        return_anndata: bool,
     ):
         rna_mod, protein_mod = self._modality_names()
         rna_var = self.adata[rna_mod].var.copy()
         protein_var = self.adata[protein_mod].var.copy()
-        rna_counts = sp.csr_matrix(rna.astype(np.float32))
-        protein_counts = sp.csr_matrix(protein.astype(np.float32))
-        rna_normalized = log1p_normalize(rna_counts).astype(np.float32)
+        rna_normalized = log1p_normalize_sparse(rna_counts)
         protein_normalized = clr(protein_counts).astype(np.float32)
         if return_anndata:
             var = pd.concat(
@@ -299,13 +293,17 @@ class SyntheticCellsMixin:
                 X=sp.hstack([rna_counts, protein_counts]).tocsr(),
                 obs=obs,
                 var=var,
-                layers={"normalized": np.hstack([rna_normalized, protein_normalized])},
+                layers={
+                    "normalized": sp.hstack(
+                        [rna_normalized, sp.csr_matrix(protein_normalized)]
+                    ).tocsr()
+                },
             )
         rna_adata = ad.AnnData(
             X=rna_counts,
             obs=obs.copy(),
             var=rna_var,
-            layers={RNA_NORMALIZED_LAYER: sp.csr_matrix(rna_normalized)},
+            layers={RNA_NORMALIZED_LAYER: rna_normalized},
         )
         protein_adata = ad.AnnData(
             X=protein_counts,
@@ -316,6 +314,26 @@ class SyntheticCellsMixin:
         mdata = MuData({rna_mod: rna_adata, protein_mod: protein_adata})
         mdata.obs = obs.copy()
         return mdata
+
+
+def _stack_csr(parts: list[torch.Tensor], n_features: int) -> sp.csr_matrix:
+    """Dense count chunks as one float32 CSR matrix, built chunk by chunk (no dense copy)."""
+    blocks = []
+    for part in parts:
+        sparse = part.detach().cpu().float().to_sparse_csr()
+        blocks.append(
+            sp.csr_matrix(
+                (
+                    sparse.values().numpy(),
+                    sparse.col_indices().numpy(),
+                    sparse.crow_indices().numpy(),
+                ),
+                shape=tuple(part.shape),
+            )
+        )
+    if not blocks:
+        return sp.csr_matrix((0, n_features), dtype=np.float32)
+    return sp.vstack(blocks, format="csr")
 
 
 @contextmanager

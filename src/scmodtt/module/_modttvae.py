@@ -7,6 +7,7 @@ from typing import Literal
 import numpy as np
 import torch
 from scvi import REGISTRY_KEYS
+from scvi.distributions import NegativeBinomial, ZeroInflatedNegativeBinomial
 from scvi.module._constants import MODULE_KEYS
 from scvi.module.base import BaseModuleClass, LossOutput, auto_move_data
 from torch import nn
@@ -21,6 +22,7 @@ from ._priors import (
     LibraryGaussianPrior,
     library_statistics_torch,
 )
+from ._sampling import sample_negative_binomial
 from ._transforms import clr, log1p_normalize, log_library, normalized_to_counts
 
 ARCHITECTURES = ("modular", "flat")
@@ -100,12 +102,12 @@ class MODTTVAE(BaseModuleClass):
         n_modules: int = 0,
         architecture: Literal["modular", "flat"] = "modular",
         coupling: Literal["tt", "dense"] = "tt",
-        module_dim: int = 4,
-        tt_rank: int = 4,
+        module_dim: int = 8,
+        tt_rank: int = 8,
         n_hidden: int = 22,
         n_latent: int = 32,
         gene_likelihood: str = "nb",
-        protein_likelihood: str = "nbmixture",
+        protein_likelihood: str = "nb",
         use_label_prior: bool = True,
         balance_modalities: bool = False,
         dispersion: str = "gene",
@@ -388,8 +390,8 @@ class MODTTVAE(BaseModuleClass):
     def _sample_observations(
         self, generative_outputs: dict, rna_log_library: torch.Tensor, protein_centre: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        rna = generative_outputs[MODULE_KEYS.PX_KEY].sample()
-        protein = generative_outputs["py"].sample()
+        rna = _draw(generative_outputs[MODULE_KEYS.PX_KEY])
+        protein = _draw(generative_outputs["py"])
         rna_counts, protein_counts = normalized_to_counts(
             rna, protein, rna_log_library, protein_centre
         )
@@ -424,3 +426,12 @@ class MODTTVAE(BaseModuleClass):
         rna = torch.stack([s[0] for s in samples], dim=-1)
         protein = torch.stack([s[1] for s in samples], dim=-1)
         return rna, protein
+
+
+def _draw(distribution: torch.distributions.Distribution) -> torch.Tensor:
+    """One draw per entry; NB and ZINB counts at a cost that follows the non-zero draws."""
+    if isinstance(distribution, ZeroInflatedNegativeBinomial):
+        return sample_negative_binomial(distribution.mu, distribution.theta, distribution.zi_logits)
+    if isinstance(distribution, NegativeBinomial):
+        return sample_negative_binomial(distribution.mu, distribution.theta)
+    return distribution.sample()

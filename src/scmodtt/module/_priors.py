@@ -40,6 +40,8 @@ COVARIANCE_RIDGE = 1e-3
 #: Bounds of the sampling settings, checked before any work.
 MAX_GUIDANCE = 10.0
 MAX_ODE_STEPS = 1000
+#: Cells integrated together by the ODE solver.
+_ODE_CHUNK = 4096
 
 
 # ---------------------------------------------------------------------- Gaussian label prior
@@ -267,10 +269,18 @@ class VelocityField(nn.Module):
         self.blocks = nn.ModuleList(_ResidualBlock(n_hidden) for _ in range(n_layers))
         self.output = nn.Sequential(nn.LayerNorm(n_hidden), nn.Linear(n_hidden, n_dims))
 
+    def embed_condition(self, labels: torch.Tensor, batches: torch.Tensor) -> torch.Tensor:
+        """Label plus batch embedding, ``(n, n_hidden)``: fixed along an ODE solve."""
+        return self.label(labels) + self.batch(batches)
+
     def forward(
         self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor, batches: torch.Tensor
     ) -> torch.Tensor:
-        condition = nn.functional.silu(self.time(t) + self.label(labels) + self.batch(batches))
+        return self.field(x, t, self.embed_condition(labels, batches))
+
+    def field(self, x: torch.Tensor, t: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        """Velocity given an embedded condition; ``t`` is ``(n, 1)`` or one shared ``(1, 1)``."""
+        condition = nn.functional.silu(self.time(t) + condition)
         h = self.input(x)
         for block in self.blocks:  # a few layers, not modules or cells
             h = block(h, condition)
@@ -464,26 +474,43 @@ class ConditionalFlowPrior(nn.Module):
         """
         check_sampling_settings(n_steps, guidance)
         labels, batches = labels.reshape(-1).long(), batches.reshape(-1).long()
-        x = torch.randn(len(labels), self.n_dims, device=self.centre.device)
-        guided = guidance != 1.0
-        if guided:
-            none_labels = torch.full_like(labels, self.n_labels)
-            none_batches = torch.full_like(batches, self.n_batch)
+        noise = torch.randn(len(labels), self.n_dims, device=self.centre.device)
+        condition = self.velocity.embed_condition(labels, batches)
+        unconditional = None
+        if guidance != 1.0:
+            none = self.velocity.embed_condition(
+                torch.full((1,), self.n_labels, device=labels.device),
+                torch.full((1,), self.n_batch, device=labels.device),
+            )
+        # Chunks of cells stay in cache through all steps (the field is memory-bound).
+        parts = []
+        for start in range(0, len(labels), _ODE_CHUNK):
+            rows = slice(start, start + _ODE_CHUNK)
+            if guidance != 1.0:
+                unconditional = none.expand(len(noise[rows]), -1)
+            parts.append(
+                self._solve(noise[rows], condition[rows], unconditional, n_steps, guidance)
+            )
+        x = torch.cat(parts) if parts else noise
+        return x * self.spread + self.centre
+
+    def _solve(self, x, condition, unconditional, n_steps: int, guidance: float) -> torch.Tensor:
+        """Fixed-step midpoint integration of the (guided) field from t = 0 to 1."""
 
         def velocity(x: torch.Tensor, t: float) -> torch.Tensor:
-            times = torch.full((len(x), 1), t, device=x.device)
-            conditional = self.velocity(x, times, labels, batches)
-            if not guided:
+            time = torch.full((1, 1), t, device=x.device)
+            conditional = self.velocity.field(x, time, condition)
+            if unconditional is None:
                 return conditional
-            unconditional = self.velocity(x, times, none_labels, none_batches)
-            return unconditional + guidance * (conditional - unconditional)
+            free = self.velocity.field(x, time, unconditional)
+            return free + guidance * (conditional - free)
 
         step = 1.0 / n_steps
-        for i in range(n_steps):  # ODE steps; every cell moves at once
+        for i in range(n_steps):  # ODE steps; every cell of the chunk moves at once
             t = i * step
             midpoint = x + 0.5 * step * velocity(x, t)
             x = x + step * velocity(midpoint, t + 0.5 * step)
-        return x * self.spread + self.centre
+        return x
 
 
 def rare_labels(label_codes: Sequence[int], fitted: torch.Tensor) -> list[int]:

@@ -1,4 +1,5 @@
-"""RNA–protein pairs: each ADT matched to the gene that encodes its target (DESIGN.md §4)."""
+"""RNA–protein pairs: each ADT matched to the gene that encodes its target (see the user guide's metrics
+page, ``docs/user_guide/metrics.md``)."""
 
 from __future__ import annotations
 
