@@ -8,10 +8,10 @@ ingredient at a time:
 - ``reconstruction``: every training cell decoded from its own posterior mean with its own
   observed RNA and protein library sizes, counts drawn from the likelihoods;
 - ``reconstruction, libraries drawn per label``: the same latent codes, libraries drawn
-  independently per label (what ``MODTT.sample`` does);
+  independently per label (what ``MODTT.sample(prior="gaussian")`` does);
 - ``prior z, observed libraries``: ``z`` from the label prior, libraries of random training cells
   of the label, RNA and protein together;
-- ``native``: ``MODTT.sample`` (prior ``z``, libraries drawn per label);
+- ``native``: ``MODTT.sample`` (``z`` and libraries from its conditional flow prior);
 - ``reconstruction, decoder means``: the decoded means without count noise, and each modality's
   count noise alone.
 
@@ -87,7 +87,8 @@ def diagnose(seed: int) -> pd.DataFrame:
     codes = torch.as_tensor(model._codes_of(labels))
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    drawn = model.module._draw_library_stats(codes)
+    # Log RNA and ADT libraries and CLR centre drawn per label (MODTT's prior="gaussian" rule).
+    drawn = model.module.library_prior(codes).split(1, dim=-1)
 
     def wrap(counts):
         rna_values, protein_values = (c.numpy() for c in counts)
@@ -105,15 +106,7 @@ def diagnose(seed: int) -> pd.DataFrame:
     sets = {
         "oracle (real training cells)": train,
         "reconstruction": wrap(counts),
-        "reconstruction, libraries drawn per label": wrap(
-            _decode(
-                model,
-                z_mean,
-                drawn["rna_log_library"],
-                drawn["protein_log_library"],
-                drawn["protein_centre"],
-            )
-        ),
+        "reconstruction, libraries drawn per label": wrap(_decode(model, z_mean, *drawn)),
         "prior z, observed libraries": wrap(
             _decode(model, z_prior, rna_lib[donors], protein_lib[donors], protein_lib[donors])
         ),

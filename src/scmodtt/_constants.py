@@ -9,7 +9,8 @@ class _ModttRegistryKeys(NamedTuple):
 
 MODTT_REGISTRY_KEYS = _ModttRegistryKeys()
 
-#: Counts per cell that RNA is normalized to before ``log1p`` (the shared space of docs/user_guide/metrics.md).
+#: Counts per cell that RNA is normalized to before ``log1p`` (the shared space of the metrics,
+#: docs/user_guide/metrics.md).
 RNA_TARGET_SUM = 1e4
 #: Layer that holds RNA ``log1p`` of counts normalized to :data:`RNA_TARGET_SUM` per cell.
 RNA_NORMALIZED_LAYER = "log1p_norm"

@@ -70,11 +70,11 @@ def tstr_f1(
 ) -> TSTRResult:
     """Macro F1 of a cell-type classifier trained on synthetic cells and tested on real cells.
 
-    Definition (``docs/user_guide/metrics.md``). A logistic regression (scikit-learn, L2, ``C = 1``, lbfgs,
-    ``max_iter = 2000``, ``random_state = seed``) on standardized shared-space features (all
-    genes and proteins: RNA ``log1p`` at 10⁴ counts per cell, ADT per-cell CLR; the scaler is
-    fit on the training cells) is trained on the synthetic cells with the labels they were
-    generated for, and predicts the real test cells::
+    Definition (``docs/user_guide/metrics.md``). A logistic regression (scikit-learn, L2, ``C = 1``,
+    lbfgs, ``max_iter = 2000``, ``random_state = seed``) on standardized shared-space features (all
+    genes and proteins: RNA ``log1p`` at 10⁴ counts per cell, ADT per-cell CLR; the scaler is fit on
+    the training cells) is trained on the synthetic cells with the labels they were generated for,
+    and predicts the real test cells::
 
         tstr_f1 = macro F1 over the labels present in the real test set
 

@@ -136,8 +136,8 @@ def cond_r(
 ) -> CondRResult:
     """Conditional RNA–protein correlation: does a generator keep each type's gene–protein coupling?
 
-    Definition (``docs/user_guide/metrics.md``). For each cell type ``c`` with at least ``min_cells`` cells in both
-    sets and each matched pair ``k`` (gene, protein)::
+    Definition (``docs/user_guide/metrics.md``). For each cell type ``c`` with at least
+    ``min_cells`` cells in both sets and each matched pair ``k`` (gene, protein)::
 
         r_real[c, k] = Pearson(gene_k, protein_k) across the real cells of type c
         r_syn[c, k]  = Pearson(gene_k, protein_k) across the synthetic cells of type c
@@ -235,8 +235,8 @@ def interact_r(
 ) -> InteractRResult:
     """Between-type RNA–protein agreement: do genes and proteins separate cell types alike?
 
-    Definition (``docs/user_guide/metrics.md``). For each unordered pair of cell types ``(a, b)`` with at least
-    ``min_cells`` cells of each type in both sets, and each matched pair ``k``::
+    Definition (``docs/user_guide/metrics.md``). For each unordered pair of cell types ``(a, b)``
+    with at least ``min_cells`` cells of each type in both sets, and each matched pair ``k``::
 
         ΔRNA_k = mean of gene_k over cells of a − mean over cells of b
         ΔADT_k = mean of protein_k over cells of a − mean over cells of b

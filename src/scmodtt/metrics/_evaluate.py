@@ -1,4 +1,4 @@
-"""All metrics of the user guide's metrics page (``docs/user_guide/metrics.md``) in one table, for the benchmark."""
+"""All metrics of the user guide's metrics page (``docs/user_guide/metrics.md``) in one table."""
 
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ def evaluate(
     max_cells: int = 1000,
     classifier: C2STClassifier | ClassifierMixin = "gradient_boosting",
 ) -> pd.DataFrame:
-    """Score synthetic cells against held-out real cells with every metric of ``docs/user_guide/metrics.md``.
+    """Score synthetic cells against held-out real cells with every metric of the metrics page.
 
     Runs :func:`cond_r`, :func:`interact_r`, :func:`tstr_f1` (with TRTR when ``real_train`` is
     given) and :func:`distribution_fidelity` (when ``reference`` is given) on the shared space,

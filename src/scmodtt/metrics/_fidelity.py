@@ -77,11 +77,11 @@ def distribution_fidelity(
 ) -> DistributionFidelityResult:
     """How well synthetic cells match real cells' distribution, per cell type.
 
-    Definition (``docs/user_guide/metrics.md``). Both sets are embedded by standard scaling + PCA fit on a separate
-    reference set of real cells (:func:`fit_reference_embedding`; ``n_components`` PCs, RNA and
-    protein balanced). For each cell type with at least ``min_cells`` cells in both sets, each set
-    is subsampled without replacement to at most ``max_cells`` cells (seeded, so runs repeat) and
-    compared by:
+    Definition (``docs/user_guide/metrics.md``). Both sets are embedded by standard scaling + PCA
+    fit on a separate reference set of real cells (:func:`fit_reference_embedding`; ``n_components``
+    PCs, RNA and protein balanced). For each cell type with at least ``min_cells`` cells in both
+    sets, each set is subsampled without replacement to at most ``max_cells`` cells (seeded, so runs
+    repeat) and compared by:
 
     - ``mmd2_rbf``: unbiased MMD² with RBF kernels at ``bandwidth_multiples`` × the median
       distance among that type's real cells (:func:`mmd_rbf`); ≈ 0 is best;

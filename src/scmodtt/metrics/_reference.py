@@ -77,7 +77,8 @@ class ReferenceEmbedding:
             warnings.warn(
                 f"{n_shared} {role} cells are also in the reference set the PCA was fit on. "
                 "Fit it on real cells in neither the training nor the test set (e.g. the "
-                "validation split), or distribution metrics are biased (docs/user_guide/metrics.md).",
+                "validation split), or distribution metrics are biased "
+                "(docs/user_guide/metrics.md).",
                 UserWarning,
                 stacklevel=3,
             )

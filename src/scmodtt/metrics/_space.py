@@ -15,7 +15,7 @@ from .._validation import layer_matrix
 
 @dataclass(frozen=True, eq=False)
 class SharedSpace:
-    """Cells in the shared space of ``docs/user_guide/metrics.md``: RNA ``log1p`` at 10⁴ counts per cell, ADT CLR.
+    """Cells in the metrics' shared space: RNA ``log1p`` at 10⁴ counts per cell, ADT CLR.
 
     Build it with :func:`shared_space`. Every metric in :mod:`scmodtt.metrics` accepts a
     :class:`SharedSpace` wherever it accepts a MuData, so that a set evaluated by several metrics

@@ -293,11 +293,9 @@ class SyntheticCellsMixin:
                 X=sp.hstack([rna_counts, protein_counts]).tocsr(),
                 obs=obs,
                 var=var,
-                layers={
-                    "normalized": sp.hstack(
-                        [rna_normalized, sp.csr_matrix(protein_normalized)]
-                    ).tocsr()
-                },
+                # Dense, as before: the CLR protein values are dense anyway, and scanpy-style
+                # code concatenates this layer with dense real layers.
+                layers={"normalized": np.hstack([rna_normalized.toarray(), protein_normalized])},
             )
         rna_adata = ad.AnnData(
             X=rna_counts,

@@ -1,5 +1,8 @@
-"""RNA–protein pairs: each ADT matched to the gene that encodes its target (see the user guide's metrics
-page, ``docs/user_guide/metrics.md``)."""
+"""RNA–protein pairs: each ADT matched to the gene that encodes its target.
+
+The pairs are those of the RNA–protein metrics (see the user guide's metrics page,
+``docs/user_guide/metrics.md``).
+"""
 
 from __future__ import annotations
 
