@@ -41,6 +41,7 @@ from scmodtt.benchmark._data import (
 )
 from scmodtt.benchmark._timing import EpochTimer
 from scmodtt.benchmark._zoo import PROTEIN_MOD, RNA_MOD, build_model
+from scmodtt.module._priors import LIBRARY_STAT_KEYS
 from scmodtt.module._transforms import log_library
 
 LABELS = "cell_type"
@@ -110,7 +111,12 @@ def diagnose(seed: int) -> pd.DataFrame:
         "prior z, observed libraries": wrap(
             _decode(model, z_prior, rna_lib[donors], protein_lib[donors], protein_lib[donors])
         ),
-        "native (MODTT.sample)": model.sample(labels=context.label_counts.to_dict(), seed=seed),
+        "native (MODTT.sample, flow prior)": model.sample(
+            labels=context.label_counts.to_dict(), seed=seed
+        ),
+        "native (MODTT.sample, Gaussian prior)": model.sample(
+            labels=context.label_counts.to_dict(), seed=seed, prior="gaussian"
+        ),
         "reconstruction, decoder means": wrap(means),
         "reconstruction, RNA counts drawn, protein means": wrap((counts[0], means[1])),
         "reconstruction, RNA means, protein counts drawn": wrap((means[0], counts[1])),
