@@ -41,7 +41,6 @@ from scmodtt.benchmark._data import (
 )
 from scmodtt.benchmark._timing import EpochTimer
 from scmodtt.benchmark._zoo import PROTEIN_MOD, RNA_MOD, build_model
-from scmodtt.module._priors import LIBRARY_STAT_KEYS
 from scmodtt.module._transforms import log_library
 
 LABELS = "cell_type"
