@@ -91,7 +91,7 @@ class LabelGaussianPrior(nn.Module):
 
 # ---------------------------------------------------------------------- library sizes
 def library_statistics(rna_counts, protein_counts) -> np.ndarray:
-    """Per-cell :data:`LIBRARY_STAT_KEYS`, ``(n_cells, 3)``, from raw counts (numpy or scipy)."""
+    """Per-cell log RNA and ADT library sizes and ADT CLR centre, ``(n_cells, 3)``, from counts."""
     rna_total = np.asarray(rna_counts.sum(axis=1)).ravel()
     protein = protein_counts.toarray() if hasattr(protein_counts, "toarray") else protein_counts
     protein = np.asarray(protein, dtype=np.float64)
@@ -118,7 +118,9 @@ def library_statistics_torch(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 class LibraryGaussianPrior(nn.Module):
-    """Independent per-label Gaussians of :data:`LIBRARY_STAT_KEYS` (``prior="gaussian"``).
+    """Independent per-label Gaussians of the library statistics (``prior="gaussian"``).
+
+    The statistics are ``LIBRARY_STAT_KEYS``: log RNA and ADT library sizes, ADT CLR centre.
 
     Parameters
     ----------
@@ -296,7 +298,7 @@ class ConditionalFlowPrior(nn.Module):
     ``dx/dt = v(x, t | y, s)`` from ``t = 0`` to ``1`` with a fixed-step midpoint rule, optionally
     with classifier-free guidance ``v = v(∅) + w·(v(y) − v(∅))``.
 
-    The parameters stay frozen (``requires_grad=False``) outside :meth:`fit`, so the
+    The parameters stay frozen (``requires_grad=False``) outside ``fit``, so the
     autoencoder's optimiser and its parameter counts leave them alone.
 
     Parameters
@@ -330,7 +332,7 @@ class ConditionalFlowPrior(nn.Module):
 
     @property
     def is_fitted(self) -> bool:
-        """Whether :meth:`fit` has run (saved with the state dict)."""
+        """Whether ``fit`` has run (saved with the state dict)."""
         return bool(self.fitted_labels.any())
 
     def fit(
@@ -368,7 +370,7 @@ class ConditionalFlowPrior(nn.Module):
             Fraction of cells whose label (and batch) is replaced by the "none" token, which
             classifier-free guidance needs; ``0`` disables guidance.
         min_cells_per_label
-            Labels with fewer fitting cells are not fitted; :meth:`sample` must not be asked for
+            Labels with fewer fitting cells are not fitted; ``sample`` must not be asked for
             them (the model falls back to its Gaussian prior and warns).
         seed
             Seed of the batch order, the noise and the path times.
