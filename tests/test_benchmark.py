@@ -5,7 +5,10 @@ into a temporary folder and read by several tests; copies of that folder check t
 A second small run sizes the MODTT and flat architectures to parameter budgets, one of which the
 dense coupling cannot reach: the budgets are found with :class:`BudgetSolver` on the same seed's
 data, never written down. Expectations come from the inputs (models, seeds, label counts, budget
-targets) or from the invariants of the metrics, never from an earlier output.
+targets) or from the invariants of the metrics, never from an earlier output. Every latent model
+(the three MODTT architectures, scVI, totalVI) is also trained once per module for two epochs to
+check its latent protocols directly; :data:`scmodtt.benchmark.MODELS` is checked to be the one
+list of models that the run loop, the report and the command line read.
 """
 
 from __future__ import annotations
@@ -22,14 +25,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+import scvi
 
 import scmodtt
-from scmodtt import benchmark
-from scmodtt.benchmark import BudgetSolver, parse_budget, run
+from scmodtt.benchmark import DEFAULT_MODELS, PROTOCOLS, BudgetSolver, parse_budget, run
+from scmodtt.benchmark import _report as benchmark_report
 from scmodtt.benchmark import _run as benchmark_run
 from scmodtt.benchmark import _zoo as benchmark_zoo
 from scmodtt.benchmark._budget import BUDGET_TOLERANCE
-from scmodtt.benchmark._cli import main
+from scmodtt.benchmark._cli import _parser, main
 from scmodtt.benchmark._data import (
     MIN_CELLS_FOR_SPLIT,
     TEST_FRACTION,
@@ -37,20 +41,28 @@ from scmodtt.benchmark._data import (
     load_benchmark_data,
     stratified_split,
 )
+from scmodtt.benchmark._protocols import GenerationRequest, _training_libraries
 from scmodtt.benchmark._report import reproduce_commands
+from scmodtt.benchmark._timing import EpochTimer
 from scmodtt.benchmark._zoo import build_model, n_parameters
 
 DATASET = "tiny_cite"
 LABELS_KEY = "cell_type"
 MODELS = ("modtt-tt", "flat", "linear", "oracle")
 TRAINED = ("modtt-tt", "flat")
+#: Every model with a latent space, each scored under both latent protocols.
+LATENT_MODELS = ("modtt-tt", "modtt-dense", "flat", "scvi", "totalvi")
+LATENT_PROTOCOLS = ("latent_gaussian", "latent_flow")
 N_MODULES = {"rna": 8, "prot": 4}
 MAX_EPOCHS = 2
+#: Epochs of every flow prior (MODTT's own and the latent_flow protocol's): a few, for speed.
+FLOW_EPOCHS = 3
 N_TOP_GENES = 200
 #: Fewest cells per type for the per-type metrics; the distribution metrics need more than k = 5.
 METRIC_MIN_CELLS = 6
 QUICK = {
     "max_epochs": MAX_EPOCHS,
+    "flow_max_epochs": FLOW_EPOCHS,
     "n_top_genes": N_TOP_GENES,
     "n_modules": N_MODULES,
     "metric_min_cells": METRIC_MIN_CELLS,
@@ -307,6 +319,7 @@ def test_metadata(metadata):
     assert metadata["seeds"] == [0]
     assert metadata["n_modules"] == N_MODULES
     assert metadata["max_epochs"] == MAX_EPOCHS
+    assert metadata["flow_max_epochs"] == FLOW_EPOCHS
     assert metadata["n_top_genes"] == N_TOP_GENES
     assert metadata["metric_min_cells"] == METRIC_MIN_CELLS
     assert metadata["dropped_labels"] == {}
@@ -704,41 +717,124 @@ def test_reproduce_commands_name_n_modules(results, metadata):
     """``--n-modules`` is in the reproduce command exactly when the run set it."""
     (command,) = reproduce_commands(results, metadata, "out")
     assert "--n-modules rna=8,prot=4" in command
+    assert f"--max-epochs {MAX_EPOCHS}" in command and f"--flow-max-epochs {FLOW_EPOCHS}" in command
     (command,) = reproduce_commands(results, {**metadata, "n_modules": None}, "out")
     assert "--n-modules" not in command
 
 
-@pytest.mark.parametrize("name", ["modtt-tt", "modtt-dense", "flat", "scvi", "totalvi"])
-def test_latent_flow_protocol_for_every_latent_model(seed_context, name):
-    """A fresh flow on each latent model's latents: requested label counts, finite, seeded."""
-    from scmodtt.benchmark._timing import EpochTimer
+# ---------------------------------------------------------------------- latent protocols
+@pytest.fixture(scope="module", params=LATENT_MODELS)
+def latent_model(request, seed_context):
+    """``(name, model)``: one latent model trained on seed 0's split (two epochs, a short flow)."""
+    name = request.param
+    parsed = benchmark_run.BenchmarkModel.parse(name)
+    scvi.settings.seed = 0
+    model = build_model(name, _fit_with_modules(seed_context), labels_key=LABELS_KEY)
+    benchmark_run._train(model, parsed, seed_context, MAX_EPOCHS, EpochTimer(), FLOW_EPOCHS)
+    return name, model
 
-    fit = _fit_with_modules(seed_context)
-    model = build_model(name, fit, labels_key=LABELS_KEY)
-    spec = benchmark_run.BenchmarkModel.parse(name)
-    benchmark_run._train(model, spec, seed_context, 2, EpochTimer(), flow_max_epochs=3)
-    assert "latent_flow" in spec.spec.protocols
-    draws = [
-        benchmark.generate_latent_flow(
-            model,
-            spec.family,
-            seed_context.train,
-            seed_context.split_in_fit.train,
-            LABELS_KEY,
-            seed_context.label_counts,
-            seed=0,
-            max_epochs=3,
-        )
-        for _ in range(2)
-    ]
-    counts = draws[0].obs[LABELS_KEY].astype(str).value_counts().sort_index()
+
+def _request(latent_model, context, seed: int) -> GenerationRequest:
+    name, model = latent_model
+    return GenerationRequest(
+        context.train,
+        LABELS_KEY,
+        context.label_counts,
+        seed,
+        model,
+        benchmark_zoo.MODELS[name].family,
+        context.split_in_fit.train,
+        FLOW_EPOCHS,
+    )
+
+
+def _counts(synthetic) -> dict[str, np.ndarray]:
+    return {modality: _dense(synthetic[modality].X) for modality in ("rna", "prot")}
+
+
+@pytest.mark.parametrize("protocol", LATENT_PROTOCOLS)
+def test_latent_protocols_for_every_latent_model(latent_model, seed_context, protocol):
+    """Every latent model under both latent protocols: the test set's label counts, finite
+    non-negative counts of every feature, the same cells for the same seed, others for another."""
+    name, _ = latent_model
+    assert protocol in benchmark_zoo.MODELS[name].protocols
+    generate = PROTOCOLS[protocol].generate
+    first, again, other = (
+        generate(_request(latent_model, seed_context, seed)) for seed in (0, 0, 1)
+    )
+    counts = first.obs[LABELS_KEY].astype(str).value_counts().sort_index()
     pd.testing.assert_series_equal(
         counts, seed_context.label_counts, check_names=False, check_index_type=False
     )
-    for modality in ("rna", "prot"):
-        first, second = (_dense(d[modality].X) for d in draws)
-        assert np.isfinite(first).all() and (first >= 0).all()
-        np.testing.assert_array_equal(first, second)
+    first, again, other = (_counts(cells) for cells in (first, again, other))
+    for modality, values in first.items():
+        assert values.shape == (
+            seed_context.label_counts.sum(),
+            seed_context.train[modality].n_vars,
+        )
+        assert np.isfinite(values).all() and (values >= 0).all(), modality
+        np.testing.assert_array_equal(values, again[modality])
+    assert any(not np.array_equal(first[m], other[m]) for m in first)
+
+
+def test_latent_libraries_are_what_each_decoder_reads(latent_model, seed_context):
+    """The library columns drawn for a decoder are the training cells' own, as the model reads
+    them: scVI's the total of RNA and ADT counts (it is set up on both), totalVI's the RNA total,
+    MODTT's its three library statistics."""
+    name, model = latent_model
+    request = _request(latent_model, seed_context, 0)
+    libraries = _training_libraries(request)
+    if request.family == "modtt":
+        loader = model._make_data_loader(
+            adata=model.adata, indices=request.train_indices, batch_size=len(request.train_indices)
+        )
+        expected = model.module.library_statistics(next(iter(loader))).numpy()
+    else:
+        size = model.get_latent_library_size(indices=request.train_indices, give_mean=False)
+        expected = np.log(size)
+    np.testing.assert_allclose(libraries, expected, rtol=1e-5, err_msg=name)
+
+
+# ---------------------------------------------------------------------- one model list
+def test_model_specs_are_the_one_list():
+    """The run's defaults, the report's order, the CLI's help and the budgets all read MODELS."""
+    specs = benchmark_zoo.MODELS
+    assert DEFAULT_MODELS == tuple(specs)
+    assert benchmark_report.MODEL_ORDER == tuple(specs)
+    assert benchmark_report.PROTOCOL_ORDER == tuple(PROTOCOLS)
+    assert benchmark_report.PROTOCOL_DESCRIPTIONS == {
+        name: protocol.description for name, protocol in PROTOCOLS.items()
+    }
+    assert set(benchmark_report.PROTOCOL_COLOURS) == set(PROTOCOLS)
+    assert all(set(spec.protocols) <= set(PROTOCOLS) for spec in specs.values())
+    assert [n for n, spec in specs.items() if "latent_flow" in spec.protocols] == list(
+        LATENT_MODELS
+    )
+    assert {n: spec.budget_variant for n, spec in specs.items() if spec.sized} == SIZED
+    assert [n for n, spec in specs.items() if not spec.trained] == ["linear", "oracle"]
+    epilog, models_help = _models_help()
+    for name, spec in specs.items():
+        assert f"{name} ({spec.description}; protocols {', '.join(spec.protocols)})" in epilog
+    assert f"default {','.join(specs)}" in models_help
+
+
+def _models_help() -> tuple[str, str]:
+    """The command line's epilog (the model list) and the help of ``--models``."""
+    parser = _parser()
+    (models,) = [a for a in parser._actions if "--models" in a.option_strings]
+    return parser.epilog, models.help
+
+
+def test_a_new_model_spec_is_all_a_model_needs(monkeypatch):
+    """A model added to MODELS is known to the run loop and the CLI's help, nothing else edited."""
+    spec = benchmark_zoo.ModelSpec("resampler", "baseline", "a test generator", ("oracle",))
+    monkeypatch.setitem(benchmark_zoo.MODELS, spec.name, spec)
+    parsed = benchmark_run.BenchmarkModel.parse("resampler")
+    assert parsed.spec is spec and parsed.family == "baseline" and not parsed.sized
+    epilog, _ = _models_help()
+    assert "resampler (a test generator; protocols oracle)" in epilog
+    with pytest.raises(ValueError, match="Unknown trained model 'resampler'"):
+        build_model("resampler", scmodtt.datasets.tiny_cite())
 
 
 def _dense(matrix) -> np.ndarray:

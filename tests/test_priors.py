@@ -237,3 +237,18 @@ def test_max_kl_weight_out_of_range(mdata, setup_kwargs, train_kwargs):
     model = scmodtt.MODTT(mdata, n_latent=4, module_dim=2)
     with pytest.raises(ValueError, match="max_kl_weight"):
         model.train(**train_kwargs, max_kl_weight=1.5)
+
+
+@pytest.mark.parametrize("max_epochs", [1, 3, 20])
+def test_flow_fit_with_few_steps(max_epochs):
+    """Short fits (few optimiser steps) run; the learning-rate schedule adapts."""
+    values, labels = _target(40, seed=9)
+    flow = ConditionalFlowPrior(n_dims=2, n_labels=2, n_batch=1, n_hidden=8, n_layers=1)
+    losses = flow.fit(
+        torch.as_tensor(values, dtype=torch.float32),
+        torch.as_tensor(labels),
+        torch.zeros(len(labels), dtype=torch.long),
+        max_epochs=max_epochs,
+        min_cells_per_label=5,
+    )
+    assert len(losses) == max_epochs and np.isfinite(losses).all()

@@ -1,7 +1,8 @@
 """Paired statistics and the benchmark report on a small fake ``results.csv``.
 
 The fake benchmark has one dataset, 3 seeds and the models modtt-tt, flat (both at two budgets,
-both with the native and latent-Gaussian protocols), totalvi, linear and oracle. Each metric value
+both with the native, latent-Gaussian and latent-flow protocols), totalvi (both latent protocols),
+linear and oracle. Each metric value
 is a per-seed level shared by all models (the split effect the paired design removes) plus a
 per-model offset plus small noise, and the offsets are chosen so that the verdicts are known:
 
@@ -10,6 +11,9 @@ per-model offset plus small noise, and the offsets are chosen so that the verdic
 - mmd2_rbf (lower is better): modtt-tt is below flat (→ "better") and above linear (→ "worse");
 - c2st_auc (0.5 ideal, compared as |AUC − 0.5|): modtt-tt sits just above 0.5 and linear far
   below it, so modtt-tt − linear is positive on the raw AUC but modtt-tt is "better".
+
+Sampling speed depends on the protocol only (:data:`SAMPLING_SPEED`), so its ratio to totalvi
+shows which of totalvi's protocols a run is divided by.
 
 Expectations are computed from the fake frame, never copied from an output.
 """
@@ -26,6 +30,7 @@ from scipy import stats
 from scmodtt.benchmark import _report
 from scmodtt.benchmark._report import write_report
 from scmodtt.benchmark._stats import (
+    COUNTERPARTS,
     HEADLINE_METRICS,
     VERDICT_BETTER,
     VERDICT_NONE,
@@ -40,6 +45,16 @@ SEEDS = (0, 1, 2)
 BUDGETS = ("60k", "200k")
 N_FEATURES = 12
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+MODTT_PROTOCOLS = ("native", "latent_gaussian", "latent_flow")
+TOTALVI_PROTOCOLS = ("latent_gaussian", "latent_flow")
+#: Synthetic cells per second of each protocol, whatever the model.
+SAMPLING_SPEED = {
+    "native": 2000.0,
+    "latent_gaussian": 5000.0,
+    "latent_flow": 500.0,
+    "linear": 8000.0,
+    "oracle": 9000.0,
+}
 
 
 def _runs() -> list[tuple[str, str, str, int]]:
@@ -48,11 +63,9 @@ def _runs() -> list[tuple[str, str, str, int]]:
     for model, size in (("modtt-tt", 1.0), ("flat", 1.1)):
         for budget in BUDGETS:
             n_params = int(float(budget[:-1]) * 1000 * size)
-            runs += [
-                (model, protocol, budget, n_params) for protocol in ("native", "latent_gaussian")
-            ]
+            runs += [(model, protocol, budget, n_params) for protocol in MODTT_PROTOCOLS]
+    runs += [("totalvi", protocol, "default", 2_600_000) for protocol in TOTALVI_PROTOCOLS]
     runs += [
-        ("totalvi", "latent_gaussian", "default", 2_600_000),
         ("linear", "linear", "default", 0),
         ("oracle", "oracle", "default", 0),
     ]
@@ -111,8 +124,9 @@ def fake_results(rng: np.random.Generator) -> pd.DataFrame:
                 for metric, value in measurements.items()
                 for seed in SEEDS
             ]
+        speed = SAMPLING_SPEED[protocol]
         rows += [
-            (DATASET, model, protocol, seed, budget, n_params, "sample_cells_per_s", 5000.0)
+            (DATASET, model, protocol, seed, budget, n_params, "sample_cells_per_s", speed)
             for seed in SEEDS
         ]
     return pd.DataFrame(
@@ -147,7 +161,7 @@ def write_fake_benchmark(out, rng: np.random.Generator, synthetic: bool = True) 
         labels = np.repeat(["B", "T"], 60).astype(object)
         real = rng.normal(size=(len(labels), N_FEATURES)).astype(np.float32)
         np.savez_compressed(folder / f"{DATASET}__real__test.npz", values=real, labels=labels)
-        for name in ("modtt-tt__native", "modtt-tt__latent_gaussian", "totalvi__latent_gaussian"):
+        for name in ("modtt-tt__native", "modtt-tt__latent_flow", "totalvi__latent_flow"):
             values = rng.normal(0.3, 1.0, size=real.shape).astype(np.float32)
             np.savez_compressed(folder / f"{DATASET}__{name}.npz", values=values, labels=labels)
     return results
@@ -201,15 +215,18 @@ def test_paired_difference_matches_a_t_interval_computed_from_the_data(results):
 
 def test_modtt_beats_flat_but_not_totalvi_on_cond_r(results):
     table = paired_differences(results).query("metric == 'cond_r' and model == 'modtt-tt'")
-    for protocol in ("native", "latent_gaussian"):
+    for protocol in MODTT_PROTOCOLS:
         for budget in BUDGETS:
             at = {"protocol": protocol, "budget": budget}
             assert _one(table, baseline="flat", **at)["verdict"] == VERDICT_BETTER
-            # totalVI has only latent_gaussian at its default size: every MODTT row uses that.
+            # totalVI has both latent protocols, at its default size only: the latent protocols
+            # meet their own, native meets its counterpart (latent_flow).
             versus_totalvi = _one(table, baseline="totalvi", **at)
-            assert versus_totalvi["baseline_protocol"] == "latent_gaussian"
+            expected = protocol if protocol in TOTALVI_PROTOCOLS else COUNTERPARTS[protocol]
+            assert versus_totalvi["baseline_protocol"] == expected
             assert versus_totalvi["baseline_budget"] == "default"
             assert versus_totalvi["verdict"] == VERDICT_NONE
+    assert COUNTERPARTS == {"native": "latent_flow"}
 
 
 def test_lower_is_better_metrics_point_the_right_way(results):
@@ -246,9 +263,10 @@ def test_coupling_and_module_ablations_are_paired_with_their_counterparts(result
     assert set(coupling["model"]) == {"modtt-tt"} and set(coupling["baseline"]) == {"modtt-dense"}
     assert (coupling["protocol"] == coupling["baseline_protocol"]).all()
     assert (coupling["budget"] == coupling["baseline_budget"]).all()
-    assert len(coupling) == 2 * len(BUDGETS)
+    assert len(coupling) == len(MODTT_PROTOCOLS) * len(BUDGETS)
     random = table[table["model"] == "modtt-tt:random"]
-    assert set(random["baseline"]) == {"modtt-tt"} and len(random) == 2 * len(BUDGETS)
+    assert set(random["baseline"]) == {"modtt-tt"}
+    assert len(random) == len(MODTT_PROTOCOLS) * len(BUDGETS)
     # Identical runs differ by exactly 0 in every seed: a zero-width interval that includes 0.
     assert (random["mean_difference"] == 0).all()
     assert (random["verdict"] == VERDICT_NONE).all()
@@ -293,13 +311,20 @@ def test_report_has_tables_figures_and_reproduce_line(tmp_path, fast_umap):
     assert f"| {len(SEEDS)} |" in row
     for model, protocol in (
         ("totalvi", "latent_gaussian"),
+        ("totalvi", "latent_flow"),
         ("linear", "linear"),
         ("oracle", "oracle"),
     ):
         assert f"| {model} | {protocol} | default |" in text
 
     assert "| vs flat | modtt-tt (native, 60k) | flat (native, 60k) |" in text
-    assert "| vs totalvi | modtt-tt (native, 60k) | totalvi (latent_gaussian, default) |" in text
+    assert "| vs totalvi | modtt-tt (native, 60k) | totalvi (latent_flow, default) |" in text
+    assert (
+        "| vs totalvi | modtt-tt (latent_gaussian, 60k) | totalvi (latent_gaussian, default) |"
+        in text
+    )
+    for name, protocol in _report.PROTOCOLS.items():  # every protocol is described
+        assert f"- `{name}`: {protocol.description}." in text
     assert "**better**" in text and "n.d." in text
     assert "### Training and sampling speed" in text
     # Ratios to totalvi are medians of per-seed ratios: modtt-tt at 60k trains faster here.
@@ -355,3 +380,22 @@ def test_umap_with_scanpy(tmp_path):
     write_fake_benchmark(out, np.random.default_rng(4))
     note = _report.plot_umap_grid(out / "synthetic", DATASET, out / "umap.png")
     assert note is None and _png_is_written(out / "umap.png")
+
+
+def test_sampling_speed_is_divided_by_the_reference_under_a_comparable_protocol(results):
+    """Training measurements are per run; sampling speed is divided by totalvi's under the same
+    protocol, native's by totalvi's latent_flow, and a protocol totalvi has no match for not at
+    all."""
+    speed = _report.speed_summary(results).set_index(["model", "protocol", "budget", "metric"])
+    for protocol in MODTT_PROTOCOLS:
+        compared = protocol if protocol in TOTALVI_PROTOCOLS else COUNTERPARTS[protocol]
+        row = speed.loc[("modtt-tt", protocol, "60k", "sample_cells_per_s")]
+        assert row["ratio"] == pytest.approx(SAMPLING_SPEED[protocol] / SAMPLING_SPEED[compared])
+        # One training serves every protocol: the same ratio on each protocol's row.
+        training = speed.loc[("modtt-tt", protocol, "60k", "train_seconds"), "ratio"]
+        assert training == speed.loc[("modtt-tt", "native", "60k", "train_seconds"), "ratio"]
+    assert np.isnan(speed.loc[("linear", "linear", "default", "sample_cells_per_s"), "ratio"])
+    assert (
+        speed.loc[("linear", "linear", "default", "sample_cells_per_s"), "median"]
+        == (SAMPLING_SPEED["linear"])
+    )

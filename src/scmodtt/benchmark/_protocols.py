@@ -94,21 +94,10 @@ class GenerationRequest:
 
     Attributes
     ----------
-    train
-        Real training cells (raw counts in ``rna`` and ``prot``).
-    labels_key
-        Column of ``.obs`` with the labels.
-    label_counts
-        Synthetic cells wanted per label (e.g. the test set's label counts).
-    seed
-        Seed of every random draw: the same seed gives the same cells.
-    model
-        The trained model (``None`` for the training-free protocols).
-    family
-        Its :attr:`~scmodtt.benchmark._zoo.ModelSpec.family`.
-    train_indices
-        Positions of the training cells among the cells the model was set up with (the rest are
-        its validation cells); ``train`` holds exactly those cells.
+    train, labels_key, label_counts, seed
+        As in :func:`generate_oracle`.
+    model, family, train_indices
+        As in :func:`generate_latent_gaussian` (``None`` for the training-free protocols).
     flow_max_epochs
         Epochs of the ``latent_flow`` protocol's flow (``None``: MODTT's default schedule).
 
@@ -326,7 +315,7 @@ def generate_latent_flow(
 
     Returns
     -------
-    Generated cells with RNA and protein counts, ``obs[labels_key]`` and ``obs["synthetic"]``.
+    As :func:`generate_latent_gaussian`.
 
     """
     request = GenerationRequest(train, labels_key, label_counts, seed, model, family, train_indices)

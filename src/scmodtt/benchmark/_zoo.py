@@ -161,42 +161,37 @@ class ModelSpec:
 
 
 _LATENT_PROTOCOLS = ("latent_gaussian", "latent_flow")
-_MODTT = {
-    "family": "modtt",
-    "protocols": ("native", *_LATENT_PROTOCOLS),
-    "build": _modtt,
-    "train": _train_modtt,
-    "settings": MODTT_SETTINGS,
-    "uses_modules": True,
-}
+
+
+def _modtt_spec(name: str, description: str, coupling: str | None = None) -> ModelSpec:
+    """A MODTT architecture: modular with ``coupling`` (it then takes other module tables too)
+    or flat without; sized by the budget solver's variant of the same name.
+    """
+    kwargs = (
+        {"architecture": "modular", "coupling": coupling} if coupling else {"architecture": "flat"}
+    )
+    return ModelSpec(
+        name,
+        "modtt",
+        description,
+        ("native", *_LATENT_PROTOCOLS),
+        build=_modtt,
+        train=_train_modtt,
+        kwargs=kwargs,
+        settings=MODTT_SETTINGS,
+        budget_variant=coupling or "flat",
+        uses_modules=True,
+        module_methods=coupling is not None,
+    )
+
 
 #: Every benchmarked model by name, in the order of the report (ablations follow their model).
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
-        ModelSpec(
-            "modtt-tt",
-            description="MODTT, modules coupled by a tensor train",
-            kwargs={"architecture": "modular", "coupling": "tt"},
-            budget_variant="tt",
-            module_methods=True,
-            **_MODTT,
-        ),
-        ModelSpec(
-            "modtt-dense",
-            description="MODTT, modules coupled densely",
-            kwargs={"architecture": "modular", "coupling": "dense"},
-            budget_variant="dense",
-            module_methods=True,
-            **_MODTT,
-        ),
-        ModelSpec(
-            "flat",
-            description="MODTT's likelihoods and priors with a flat MLP encoder and decoder",
-            kwargs={"architecture": "flat"},
-            budget_variant="flat",
-            **_MODTT,
-        ),
+        _modtt_spec("modtt-tt", "MODTT, modules coupled by a tensor train", "tt"),
+        _modtt_spec("modtt-dense", "MODTT, modules coupled densely", "dense"),
+        _modtt_spec("flat", "MODTT's likelihoods and priors with a flat MLP encoder and decoder"),
         ModelSpec(
             "scvi",
             "scvi",

@@ -82,7 +82,7 @@ class MODTTVAE(BaseModuleClass):
         ``{"rna": (n_genes,), "protein": (n_proteins,)}`` starting values of the first decoder
         output per feature (see :func:`~scmodtt.module._likelihoods.initial_output_bias`).
     library_stats
-        Per-label mean and standard deviation of each of :data:`LIBRARY_STAT_KEYS`, shape
+        Per-label mean and standard deviation of each of ``LIBRARY_STAT_KEYS``, shape
         ``(n_labels, 3, 2)``; the Gaussian library model of ``prior="gaussian"``.
     flow_n_hidden, flow_n_layers
         Width and depth of the velocity field of the conditional flow prior over
@@ -331,7 +331,7 @@ class MODTTVAE(BaseModuleClass):
 
     # ------------------------------------------------------------------ generation
     def library_statistics(self, tensors: dict) -> torch.Tensor:
-        """:data:`LIBRARY_STAT_KEYS` of observed cells, ``(n, 3)``: what the flow prior models."""
+        """``LIBRARY_STAT_KEYS`` of observed cells, ``(n, 3)``: what the flow prior models."""
         return library_statistics_torch(
             tensors[REGISTRY_KEYS.X_KEY], tensors[REGISTRY_KEYS.PROTEIN_EXP_KEY]
         )
@@ -378,7 +378,7 @@ class MODTTVAE(BaseModuleClass):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Decode latent codes of new cells into RNA and protein counts.
 
-        ``library_stats`` ``(n, 3)`` holds each new cell's :data:`LIBRARY_STAT_KEYS` (the CLR
+        ``library_stats`` ``(n, 3)`` holds each new cell's ``LIBRARY_STAT_KEYS`` (the CLR
         centre matters only for the Gaussian likelihood's return to counts).
         """
         rna_log_library, protein_log_library, protein_centre = library_stats.split(1, dim=-1)

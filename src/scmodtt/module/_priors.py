@@ -402,8 +402,14 @@ class ConditionalFlowPrior(nn.Module):
         self.requires_grad_(True)
         self.train()
         optimizer = torch.optim.AdamW(self.velocity.parameters(), lr=lr, weight_decay=1e-4)
-        schedule = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=lr, total_steps=max_epochs * steps_per_epoch, pct_start=0.05
+        total_steps = max_epochs * steps_per_epoch
+        # OneCycleLR needs at least two warm-up steps; a fit that short keeps a constant rate.
+        schedule = (
+            torch.optim.lr_scheduler.OneCycleLR(
+                optimizer, max_lr=lr, total_steps=total_steps, pct_start=max(0.05, 3 / total_steps)
+            )
+            if total_steps >= 8
+            else torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
         )
         history = []
         try:
