@@ -1,7 +1,7 @@
 """Where one training step of MODTT goes: data, likelihood, modular layers, coupling, optimizer.
 
 Trains MODTT (Tensor-Train coupling by default) on the bundled REAP-seq data (2,000 HVGs + all ADTs,
-Ward modules 50 RNA + 20 ADT, labels ``cell_type``, as ``scripts/speed_benchmark.py`` prepares it)
+Ward modules 50 RNA + 20 ADT, labels ``cell_type``, as the benchmark prepares it)
 on one thread, times whole epochs without the profiler, then profiles training epochs with
 :mod:`torch.profiler` and prints each part's milliseconds per step and share of the step.
 
