@@ -22,7 +22,6 @@ user guide (``docs/user_guide/metrics.md``).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,7 +39,7 @@ from sklearn.decomposition import PCA
 from .._constants import PROTEIN_NORMALIZED_LAYER, RNA_NORMALIZED_LAYER
 from .._normalization import clr, log1p_normalize
 from ..metrics import SharedSpace, shared_space
-from ..model._flow import FLOW_TARGET_STEPS
+from ..model._flow import FLOW_BATCH_SIZE, default_flow_epochs
 from ..model._synthetic import SYNTHETIC_KEY
 from ..module._priors import (
     ConditionalFlowPrior,
@@ -48,9 +47,6 @@ from ..module._priors import (
     per_label_gaussian_draws,
 )
 from ._zoo import PROTEIN_MOD, RNA_MOD
-
-#: Cells per step of the ``latent_flow`` fit (the default of :meth:`~scmodtt.MODTT.fit_flow_prior`).
-FLOW_BATCH_SIZE = 256
 
 
 def requested_labels(label_counts: pd.Series) -> np.ndarray:
@@ -340,7 +336,7 @@ def generate_latent_flow(
             as_tensor(label_codes),
             as_tensor(train_batches),
             scales=as_tensor(scales, dtype=torch.float32),
-            max_epochs=max_epochs or _flow_epochs(len(values)),
+            max_epochs=max_epochs or default_flow_epochs(len(values)),
             batch_size=FLOW_BATCH_SIZE,
             seed=seed,
         )
@@ -350,12 +346,6 @@ def generate_latent_flow(
         draws[rare] = per_label_gaussian_draws(values, train_labels, wanted[rare], rng)
     n_latent = latent.shape[1]
     return decode_latent(request, draws[:, :n_latent], rng, draws[:, n_latent:], batches)
-
-
-def _flow_epochs(n_cells: int) -> int:
-    """Epochs of MODTT's default flow schedule: about its target number of optimiser steps."""
-    steps_per_epoch = math.ceil(n_cells / FLOW_BATCH_SIZE)
-    return int(np.clip(round(FLOW_TARGET_STEPS / steps_per_epoch), 20, 1000))
 
 
 def _latent_posteriors(request: GenerationRequest) -> tuple[np.ndarray, np.ndarray]:

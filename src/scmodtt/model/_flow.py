@@ -19,6 +19,14 @@ logger = logging.getLogger(__name__)
 FLOW_TARGET_STEPS = 4000
 #: Labels with fewer training cells are left to the Gaussian prior.
 FLOW_MIN_CELLS_PER_LABEL = 10
+#: Cells per step of the default flow fit.
+FLOW_BATCH_SIZE = 256
+
+
+def default_flow_epochs(n_cells: int, batch_size: int = FLOW_BATCH_SIZE) -> int:
+    """Epochs of the default flow schedule: about 4,000 optimiser steps, 20 to 1,000 epochs."""
+    steps_per_epoch = math.ceil(n_cells / batch_size)
+    return int(np.clip(round(FLOW_TARGET_STEPS / steps_per_epoch), 20, 1000))
 
 
 class FlowPriorMixin:
@@ -33,7 +41,7 @@ class FlowPriorMixin:
         self,
         indices: Sequence[int] | None = None,
         max_epochs: int | None = None,
-        batch_size: int = 256,
+        batch_size: int = FLOW_BATCH_SIZE,
         lr: float = 2e-3,
         label_dropout: float = 0.1,
         min_cells_per_label: int = FLOW_MIN_CELLS_PER_LABEL,
@@ -89,8 +97,7 @@ class FlowPriorMixin:
         if progress is None:
             progress = scvi.settings.verbosity <= logging.INFO
         if max_epochs is None:
-            steps_per_epoch = math.ceil(len(values) / batch_size)
-            max_epochs = int(np.clip(round(FLOW_TARGET_STEPS / steps_per_epoch), 20, 1000))
+            max_epochs = default_flow_epochs(len(values), batch_size)
         flow = self.module.flow_prior
         history = flow.fit(
             values,

@@ -355,17 +355,23 @@ class MODTTVAE(BaseModuleClass):
         if prior not in PRIORS:
             raise ValueError(f"`prior` must be one of {PRIORS}, got {prior!r}.")
         label_index = label_index.reshape(-1).long()
-        prior_index = label_index if self.use_label_prior else torch.zeros_like(label_index)
-        z = self.label_prior(prior_index).sample()
-        libraries = self.library_prior(label_index)
-        if prior == "flow":
-            on_flow = self.flow_prior.fitted_labels[label_index]
-            if on_flow.any():
-                drawn = self.flow_prior.sample(
-                    label_index[on_flow], batch_index.reshape(-1)[on_flow], n_steps, guidance
-                )
-                z[on_flow] = drawn[:, : self.n_latent]
-                libraries[on_flow] = drawn[:, self.n_latent :]
+        on_flow = (
+            self.flow_prior.fitted_labels[label_index]
+            if prior == "flow"
+            else torch.zeros_like(label_index, dtype=torch.bool)
+        )
+        z = torch.empty(len(label_index), self.n_latent, device=label_index.device)
+        libraries = torch.empty(len(label_index), len(LIBRARY_STAT_KEYS), device=z.device)
+        if on_flow.any():
+            drawn = self.flow_prior.sample(
+                label_index[on_flow], batch_index.reshape(-1)[on_flow], n_steps, guidance
+            )
+            z[on_flow], libraries[on_flow] = drawn.split([self.n_latent, libraries.shape[1]], -1)
+        if not on_flow.all():  # the Gaussian route: `prior="gaussian"` or labels the flow lacks
+            gaussian = label_index[~on_flow]
+            prior_index = gaussian if self.use_label_prior else torch.zeros_like(gaussian)
+            z[~on_flow] = self.label_prior(prior_index).sample()
+            libraries[~on_flow] = self.library_prior(gaussian)
         return z, libraries
 
     @torch.inference_mode()

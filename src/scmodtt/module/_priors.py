@@ -134,14 +134,6 @@ class LibraryGaussianPrior(nn.Module):
         self.register_buffer("stats", torch.as_tensor(np.asarray(stats), dtype=torch.float32))
 
     @classmethod
-    def from_counts(
-        cls, rna_counts, protein_counts, labels: np.ndarray, n_labels: int
-    ) -> LibraryGaussianPrior:
-        """Fit to the registered cells; a label without cells falls back to all cells."""
-        statistics = library_statistics(rna_counts, protein_counts)
-        return cls(per_label_moments(statistics, labels, n_labels))
-
-    @classmethod
     def standard(cls, n_labels: int) -> LibraryGaussianPrior:
         """Placeholder ``N(0, 1)`` statistics, replaced by a loaded state dict."""
         return cls(np.tile([[[0.0, 1.0]]], (n_labels, len(LIBRARY_STAT_KEYS), 1)))
