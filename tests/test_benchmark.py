@@ -713,6 +713,30 @@ def test_cli_bad_n_modules(text, tmp_path, capsys):
     assert not (tmp_path / "results.csv").exists()
 
 
+@pytest.mark.parametrize(
+    ("text", "seeds"), [("5", 5), ("3,4", [3, 4]), ("2-4", [2, 3, 4]), ("0-1,3", [0, 1, 3])]
+)
+def test_cli_seeds_count_list_or_range(text, seeds):
+    """``--seeds`` takes a count, a list or a range, so two processes can split the seeds."""
+    assert _parser().parse_args(["--seeds", text]).seeds == seeds
+
+
+@pytest.mark.parametrize("text", ["0", "-1", "a", "3-1", "1,1", "2-"])
+def test_cli_bad_seeds(text, capsys):
+    """A malformed ``--seeds`` is an argparse error that says how to write it."""
+    with pytest.raises(SystemExit, match="^2$"):
+        _parser().parse_args(["--seeds", text])
+    assert "--seeds" in capsys.readouterr().err
+
+
+def test_reproduce_commands_keep_a_seed_list(results, metadata):
+    """Rows of seeds 3 and 4 only are recomputed by ``--seeds 3,4``, not by ``--seeds 2``."""
+    shifted = results.assign(seed=results["seed"] + 3)
+    (command,) = reproduce_commands(shifted, metadata, "out")
+    expected = ",".join(map(str, sorted(shifted["seed"].unique())))
+    assert f"--seeds {expected} " in command
+
+
 def test_reproduce_commands_name_n_modules(results, metadata):
     """``--n-modules`` is in the reproduce command exactly when the run set it."""
     (command,) = reproduce_commands(results, metadata, "out")

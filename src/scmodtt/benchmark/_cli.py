@@ -42,6 +42,30 @@ def _n_modules(text: str) -> dict[str, int]:
     return sizes
 
 
+def _seeds(text: str) -> int | list[int]:
+    """``"5"`` → 5 (seeds 0 … 4), ``"3,4"`` → [3, 4], ``"2-4"`` → [2, 3, 4]."""
+    text = text.strip()
+    if text.isdigit():
+        if int(text) < 1:
+            raise argparse.ArgumentTypeError("--seeds needs at least one seed, e.g. --seeds 5.")
+        return int(text)
+    seeds = []
+    for item in text.split(","):
+        first, dash, last = item.strip().partition("-")
+        if not first.isdigit() or (dash and not last.isdigit()):
+            raise argparse.ArgumentTypeError(
+                f"Cannot read {item!r} in --seeds {text!r}; write a count (5), a list (3,4) "
+                "or a range (2-4) of non-negative integers."
+            )
+        stop = int(last) if dash else int(first)
+        if stop < int(first):
+            raise argparse.ArgumentTypeError(f"--seeds range {item!r} runs backwards.")
+        seeds.extend(range(int(first), stop + 1))
+    if len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"--seeds {text!r} names a seed twice.")
+    return seeds
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="scmodtt-benchmark",
@@ -60,7 +84,12 @@ def _parser() -> argparse.ArgumentParser:
         help=f"comma-separated, default {','.join(DEFAULT_MODELS)} "
         f"({'/'.join(module_method_models())} may end in :random or :hallmark)",
     )
-    parser.add_argument("--seeds", type=int, help="number of seeds (0 … n-1)")
+    parser.add_argument(
+        "--seeds",
+        type=_seeds,
+        help="a count n (seeds 0 … n-1), a list (3,4) or a range (2-4); two processes with "
+        "different seeds and --out folders can share the work",
+    )
     parser.add_argument(
         "--budgets",
         help=f"comma-separated parameter budgets for {', '.join(sized_models())}, e.g. 60k,200k,1m",

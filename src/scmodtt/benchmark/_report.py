@@ -396,7 +396,8 @@ def reproduce_commands(runs: pd.DataFrame, metadata: dict, out: str | Path) -> l
     budgets = runs.loc[runs["model"].isin(sized), "budget"].astype(str).unique()
     explicit = sorted((b for b in budgets if b != "default"), key=_budget_size)
     seeds = _seeds(runs)
-    flags = [f"--data {metadata.get('data', runs['dataset'].iloc[0])}", f"--seeds {len(seeds)}"]
+    seeds_flag = len(seeds) if seeds == list(range(len(seeds))) else ",".join(map(str, seeds))
+    flags = [f"--data {metadata.get('data', runs['dataset'].iloc[0])}", f"--seeds {seeds_flag}"]
     for key, default in _CLI_DEFAULTS.items():
         if key in metadata and metadata[key] != default:
             value = metadata[key] if not (key == "n_top_genes" and metadata[key] is None) else 0
