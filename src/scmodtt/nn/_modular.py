@@ -3,9 +3,10 @@
 A module membership is given in coordinate form: entry ``i`` says that feature
 ``feature_index[i]`` belongs to module ``module_index[i]``. Each entry owns its own ``d_e``
 weights, so module ``m``'s encoder is the linear map from its features to its ``d_e``-dim token,
-exactly as if every module had its own ``nn.Linear``; but all modules are evaluated together with
-one gather and one ``index_add`` instead of a Python loop over modules. This also handles
-overlapping modules (gene sets) without padding.
+exactly as if every module had its own ``nn.Linear``; but all modules are evaluated together as
+one sparse matrix product (:class:`~scmodtt.nn._sparse.SparsePattern`) instead of a Python loop
+over modules. The cost is entries × ``d_e`` × cells, whatever the number of features and modules,
+and overlapping modules (gene sets) need no padding.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import math
 
 import torch
 from torch import nn
+
+from ._sparse import SparsePattern
 
 
 class _MembershipMixin:
@@ -78,13 +81,18 @@ class ModularEncoder(_MembershipMixin, nn.Module):
         bound = (1.0 / fan_in.sqrt()).unsqueeze(-1)
         self.weight = nn.Parameter((torch.rand(len(module_index), module_dim) * 2 - 1) * bound)
         self.bias = nn.Parameter(torch.zeros(n_modules, module_dim))
+        # The map's (M·d_e × features) matrix: entry i's weight k at row module_index[i]·d_e + k,
+        # column feature_index[i]; values in the order of weight.reshape(-1).
+        token_slot = self.module_index.unsqueeze(1) * module_dim + torch.arange(module_dim)
+        self.pattern = SparsePattern(
+            token_slot.reshape(-1),
+            self.feature_index.unsqueeze(1).expand(-1, module_dim).reshape(-1),
+            (n_modules * module_dim, n_features),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        contributions = x.index_select(1, self.feature_index).unsqueeze(-1) * self.weight
-        tokens = self.bias.expand(x.shape[0], -1, -1).clone()
-        return tokens.scatter_add(
-            1, _expand_index(self.module_index, contributions.shape, dim=1), contributions
-        )
+        flat = self.pattern.right_matmul(x, self.weight.reshape(-1))
+        return flat.view(x.shape[0], self.n_modules, self.module_dim) + self.bias
 
 
 class ModularDecoder(_MembershipMixin, nn.Module):
@@ -125,29 +133,19 @@ class ModularDecoder(_MembershipMixin, nn.Module):
             (torch.rand(n_outputs, len(module_index), module_dim) * 2 - 1) * bound
         )
         self.bias = nn.Parameter(torch.zeros(n_outputs, n_features))
+        # The map's (outputs·features × M·d_e) matrix: output o of entry i, weight k at row
+        # o·F + feature_index[i], column module_index[i]·d_e + k; values as weight.reshape(-1).
+        shape = (n_outputs, len(self.module_index), module_dim)
+        rows = torch.arange(n_outputs).view(-1, 1, 1) * n_features + self.feature_index.view(1, -1, 1)
+        cols = self.module_index.view(1, -1, 1) * module_dim + torch.arange(module_dim)
+        self.pattern = SparsePattern(
+            rows.expand(shape).reshape(-1),
+            cols.expand(shape).reshape(-1),
+            (n_outputs * n_features, n_modules * module_dim),
+        )
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        n_cells, n_entries = tokens.shape[0], len(self.module_index)
-        gathered = tokens.gather(
-            1, _expand_index(self.module_index, (n_cells, n_entries, self.module_dim), dim=1)
-        )
-        # Broadcast multiply-and-sum over d_e: (n, 1, entries, d_e) * (outputs, entries, d_e).
-        per_entry = (gathered.unsqueeze(1) * self.weight).sum(-1)
-        summed = torch.zeros(
-            n_cells, self.n_outputs, self.n_features, dtype=tokens.dtype, device=tokens.device
-        ).scatter_add(2, _expand_index(self.feature_index, per_entry.shape, dim=2), per_entry)
-        return summed / self.feature_multiplicity.clamp(min=1.0) + self.bias
-
-
-def _expand_index(index: torch.Tensor, shape: tuple[int, ...], dim: int) -> torch.Tensor:
-    """Broadcast a 1-d index along ``dim`` of ``shape`` (a view, no copy).
-
-    gather/scatter_add are used instead of index_select/index_add (and einsum) because on CPU
-    index_add loops over the indices one by one and its result depends on thread timing, while
-    gather and scatter_add are vectorised kernels that add in a fixed order, so training is both
-    fast and reproducible under a seed. An einsum over entries becomes a bmm of thousands of tiny
-    matrices.
-    """
-    view = [1] * len(shape)
-    view[dim] = -1
-    return index.view(view).expand(shape)
+        # A feature in several modules averages their predictions: scale its weights instead.
+        weight = self.weight / self.feature_multiplicity.clamp(min=1.0)[self.feature_index, None]
+        flat = self.pattern.right_matmul(tokens.reshape(tokens.shape[0], -1), weight.reshape(-1))
+        return flat.view(tokens.shape[0], self.n_outputs, self.n_features) + self.bias
