@@ -7,7 +7,12 @@ import pytest
 import torch
 from scipy import stats
 
-from scmodtt.module._sampling import INVERSE_CDF_MAX_MEAN, sample_negative_binomial
+from scmodtt.module._sampling import (
+    INVERSE_CDF_MAX_MEAN,
+    RECURRENCE_STEPS,
+    TAIL_BLOCK,
+    sample_negative_binomial,
+)
 
 
 @pytest.mark.parametrize(
@@ -40,3 +45,18 @@ def test_sampler_zero_inflation_and_determinism():
     torch.testing.assert_close(first, second)
     expected_zero = 0.5 + 0.5 * stats.nbinom(1.0, 1.0 / 3.0).pmf(0)
     assert abs((first == 0).float().mean().item() - expected_zero) < 0.01
+
+
+def test_sampler_long_tail_beyond_the_recurrence():
+    """Overdispersed genes (small θ) reach counts far past the recurrence's steps: the blocked
+    closed-form tail keeps their survival function exact."""
+    n, mean, theta = 200_000, 6.0, 0.05
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(3)
+        draws = sample_negative_binomial(torch.full((n,), mean), torch.tensor([theta])).numpy()
+    reference = stats.nbinom(theta, theta / (theta + mean))
+    assert draws.max() > RECURRENCE_STEPS + TAIL_BLOCK  # the tail needed more than one block
+    for threshold in (RECURRENCE_STEPS, 50, 200, 600):
+        expected = reference.sf(threshold)
+        assert abs((draws > threshold).mean() - expected) < 4 * np.sqrt(expected / n) + 1e-4
+    assert abs(draws.mean() - mean) < 4 * np.sqrt(reference.var() / n)

@@ -15,6 +15,10 @@ import torch
 
 #: Means above this are drawn by gamma-Poisson (their inverse-CDF walk would be long).
 INVERSE_CDF_MAX_MEAN = 8.0
+#: Steps of the inverse-CDF recurrence before the unresolved tail is finished in blocks.
+RECURRENCE_STEPS = 16
+#: Counts evaluated at once per unresolved entry in the tail.
+TAIL_BLOCK = 256
 
 
 def sample_negative_binomial(
@@ -60,7 +64,10 @@ def _inverse_cdf_positive(mu, theta, uniform, log_p0) -> torch.Tensor:
     """Smallest ``k ≥ 1`` with ``CDF(k) ≥ uniform`` for entries known to have ``uniform > P(0)``.
 
     ``P(k) = P(k−1) · (k − 1 + θ)/k · μ/(θ + μ)``; each step keeps only the unresolved entries,
-    so the work is the sum of the drawn counts, not entries × largest count.
+    so the work is the sum of the drawn counts, not entries × largest count. Overdispersed genes
+    (small θ) have long tails, so after :data:`RECURRENCE_STEPS` steps the few unresolved entries
+    are finished in blocks of :data:`TAIL_BLOCK` counts at once from the closed form of
+    ``log P(k)``, instead of hundreds more steps of the recurrence.
     """
     success = mu / (theta + mu)
     probability = torch.exp(log_p0.double())
@@ -68,7 +75,7 @@ def _inverse_cdf_positive(mu, theta, uniform, log_p0) -> torch.Tensor:
     result = torch.zeros_like(mu)
     active = torch.arange(len(mu), device=mu.device)
     k = 0
-    while len(active):
+    while len(active) and k < RECURRENCE_STEPS:
         k += 1
         probability = probability * (k - 1 + theta) / k * success
         cdf = cdf + probability
@@ -79,4 +86,22 @@ def _inverse_cdf_positive(mu, theta, uniform, log_p0) -> torch.Tensor:
         keep = ~done
         active, probability, cdf = active[keep], probability[keep], cdf[keep]
         theta, success, uniform = theta[keep], success[keep], uniform[keep]
+    while len(active):
+        counts = torch.arange(k + 1, k + TAIL_BLOCK + 1, dtype=mu.dtype, device=mu.device)
+        log_pk = (
+            torch.lgamma(counts + theta[:, None])
+            - torch.lgamma(theta)[:, None]
+            - torch.lgamma(counts + 1)
+            + theta[:, None] * torch.log1p(-success)[:, None]
+            + counts * torch.log(success)[:, None]
+        )
+        block_probability = torch.exp(log_pk)
+        block_cdf = cdf[:, None] + torch.cumsum(block_probability, dim=1)
+        ended = (block_cdf >= uniform[:, None]) | (block_probability < 1e-12 * block_cdf)
+        done = ended.any(dim=1)
+        result[active[done]] = counts[ended[done].int().argmax(dim=1)]
+        keep = ~done
+        active, cdf = active[keep], block_cdf[keep, -1]
+        theta, success, uniform = theta[keep], success[keep], uniform[keep]
+        k += TAIL_BLOCK
     return result

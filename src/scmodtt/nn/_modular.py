@@ -136,7 +136,9 @@ class ModularDecoder(_MembershipMixin, nn.Module):
         # The map's (outputs·features × M·d_e) matrix: output o of entry i, weight k at row
         # o·F + feature_index[i], column module_index[i]·d_e + k; values as weight.reshape(-1).
         shape = (n_outputs, len(self.module_index), module_dim)
-        rows = torch.arange(n_outputs).view(-1, 1, 1) * n_features + self.feature_index.view(1, -1, 1)
+        rows = torch.arange(n_outputs).view(-1, 1, 1) * n_features + self.feature_index.view(
+            1, -1, 1
+        )
         cols = self.module_index.view(1, -1, 1) * module_dim + torch.arange(module_dim)
         self.pattern = SparsePattern(
             rows.expand(shape).reshape(-1),

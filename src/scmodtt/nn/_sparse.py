@@ -94,9 +94,7 @@ class _PatternMatmul(torch.autograd.Function):
         grad_values = grad_dense = None
         if ctx.needs_input_grad[0]:
             at_pattern = _csr(pattern.crow, pattern.col, torch.zeros_like(values), pattern.shape)
-            grad_values = torch.sparse.sampled_addmm(
-                at_pattern, grad, dense.t(), beta=0.0
-            ).values()
+            grad_values = torch.sparse.sampled_addmm(at_pattern, grad, dense.t(), beta=0.0).values()
         if ctx.needs_input_grad[1]:
             transposed = _csr(
                 pattern.crow_t, pattern.col_t, values[pattern.transposed_order], pattern.shape[::-1]
