@@ -252,3 +252,23 @@ def test_flow_fit_with_few_steps(max_epochs):
         min_cells_per_label=5,
     )
     assert len(losses) == max_epochs and np.isfinite(losses).all()
+
+
+def test_training_again_starts_in_train_mode(mdata_factory, setup_kwargs, train_kwargs):
+    """A second ``train()`` (after the flow fit left the module in eval mode) trains in train
+    mode: Lightning finds no module in eval mode at its start."""
+    import warnings
+
+    import scmodtt
+
+    mdata = mdata_factory()
+    scmodtt.MODTT.setup_mudata(mdata, **setup_kwargs)
+    model = scmodtt.MODTT(mdata, n_latent=4, module_dim=2)
+    train_kwargs["flow_kwargs"] = {"max_epochs": 2}
+    model.train(**train_kwargs)
+    assert not model.module.training
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.train(**train_kwargs)
+    assert not [w for w in caught if "eval mode" in str(w.message)]
+    assert model.is_flow_prior_fitted

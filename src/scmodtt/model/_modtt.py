@@ -393,6 +393,9 @@ class MODTT(
         if early_stopping:
             trainer_kwargs.setdefault("early_stopping_patience", early_stopping_patience)
             trainer_kwargs.setdefault("early_stopping_monitor", "elbo_validation")
+        # scvi-tools leaves the module in eval mode after training (and after the flow fit);
+        # Lightning keeps modes as it finds them, so a second train() would start in eval mode.
+        self.module.train()
         result = super().train(
             max_epochs=max_epochs,
             train_size=train_size,
