@@ -216,3 +216,40 @@ def test_token_coupling_rejects_bad_arguments():
         TokenCoupling(4, 2, coupling="tt", tt_rank=0)
     with pytest.raises(ValueError, match="`tt_rank` must be a positive integer"):
         TokenCoupling(4, 2, coupling="tt", tt_rank=1.5)
+
+
+@pytest.mark.parametrize(("n_modules", "module_dim", "rank"), [(6, 4, 2), (5, 3, 4), (1, 5, 1)])
+def test_tt_contraction_equals_the_rebuilt_matrix(n_modules, module_dim, rank):
+    """Core-by-core contraction and the rebuilt (M·d_e)² matrix are the same map, gradients too."""
+    torch.manual_seed(0)
+    layer = TokenCoupling(n_modules, module_dim, coupling="tt", tt_rank=rank)
+    with torch.no_grad():
+        layer.linear.bias.normal_()
+    tokens = torch.randn(7, n_modules, module_dim)
+    contracted = layer.contract(tokens)
+    rebuilt = layer.linear(tokens.reshape(7, -1)).reshape(tokens.shape)
+    torch.testing.assert_close(contracted, rebuilt)
+    weights = torch.randn_like(rebuilt)
+    params = list(layer.parameters())
+    torch.testing.assert_close(
+        torch.autograd.grad((contracted * weights).sum(), params),
+        torch.autograd.grad((rebuilt * weights).sum(), params),
+    )
+
+
+def test_tt_coupling_contracts_when_the_rank_is_small():
+    """The cheaper evaluation is chosen by multiply-add count: low rank → contraction."""
+    from scmodtt.nn._coupling import tt_contraction_is_cheaper
+
+    assert tt_contraction_is_cheaper(256, 70, 16, 4)
+    assert not tt_contraction_is_cheaper(256, 70, 8, 16)
+    assert not tt_contraction_is_cheaper(256, 70, 8, 8)  # the default size rebuilds
+    layer = TokenCoupling(20, 16, coupling="tt", tt_rank=2)
+    tokens = torch.randn(64, 20, 16)
+    called = []
+    original = layer.contract
+    layer.contract = lambda t: called.append(1) or original(t)
+    torch.testing.assert_close(
+        layer(tokens), layer.linear(tokens.reshape(64, -1)).reshape(tokens.shape)
+    )
+    assert called
