@@ -17,7 +17,7 @@ from ._protocols import (
 )
 from ._report import write_report
 from ._run import DEFAULT_MODELS, run
-from ._speed import measure_training_speed
+from ._speed import SPEED_MODELS, measure_training_speed, speed
 from ._stats import paired_differences
 from ._timing import EpochTimer
 from ._zoo import MODELS, ModelSpec, build_model
@@ -26,6 +26,7 @@ __all__ = [
     "DEFAULT_MODELS",
     "MODELS",
     "PROTOCOLS",
+    "SPEED_MODELS",
     "BudgetSolver",
     "EpochTimer",
     "ModelSpec",
@@ -39,5 +40,6 @@ __all__ = [
     "paired_differences",
     "parse_budget",
     "run",
+    "speed",
     "write_report",
 ]

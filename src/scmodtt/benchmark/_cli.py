@@ -74,6 +74,14 @@ def _parser() -> argparse.ArgumentParser:
         epilog=f"Models: {models_help()}.",
     )
     parser.add_argument(
+        "--task",
+        choices=("generation", "speed"),
+        default="generation",
+        help="generation: the quality benchmark (default); speed: seconds per epoch, memory and "
+        "sample speed of every model in fresh processes (--models, --budgets, --repeats, "
+        "--timed-epochs, --threads, --feature-sets, --out)",
+    )
+    parser.add_argument(
         "--preset", choices=sorted(PRESETS), help="named settings; other flags override them"
     )
     parser.add_argument(
@@ -131,12 +139,40 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--gene-likelihood", default="nb")
     parser.add_argument("--protein-likelihood", default="nb")
     parser.add_argument("--no-report", action="store_true", help="skip report.md and figures")
+    speed = parser.add_argument_group("speed task")
+    speed.add_argument("--repeats", type=int, default=3, help="fresh-process runs per model")
+    speed.add_argument("--timed-epochs", type=int, default=6, help="after 2 warm-up epochs")
+    speed.add_argument("--threads", type=int, help="torch threads per run")
+    speed.add_argument(
+        "--feature-sets", default="hvg2000,whole", help="hvg2000 and/or whole (transcriptome)"
+    )
     return parser
+
+
+def _speed_main(args) -> None:
+    from . import SPEED_MODELS, speed
+
+    summary = speed(
+        data=args.data or "reapseq_pbmc",
+        out=args.out,
+        models=args.models.split(",") if args.models else SPEED_MODELS,
+        feature_sets=[f.strip() for f in args.feature_sets.split(",") if f.strip()],
+        budgets=args.budgets.split(",") if args.budgets else ("200k", "1m"),
+        repeats=args.repeats,
+        n_epochs=args.timed_epochs,
+        labels_key=args.labels_key,
+        threads=args.threads,
+    )
+    print((args.out / "speed.md").read_text())
+    return summary
 
 
 def main(argv: list[str] | None = None) -> None:
     """Run the benchmark and write its report."""
     args = _parser().parse_args(argv)
+    if args.task == "speed":
+        _speed_main(args)
+        return
     settings = dict(PRESETS.get(args.preset, {}))
     for key in (
         "data",

@@ -149,3 +149,11 @@ def detected_genes(mdata: MuData, min_cells: int = 10) -> np.ndarray:
         (counts > 0).sum(axis=0) if sp.issparse(counts) else (np.asarray(counts) > 0).sum(axis=0)
     )
     return np.asarray(detected).ravel() >= min_cells
+
+
+def with_genes(mdata: MuData, genes: pd.Index) -> MuData:
+    """A new MuData with these RNA genes and every ADT (the cells' ``obs`` copied)."""
+    rna = mdata[RNA_MOD][:, genes].copy()
+    subset = MuData({RNA_MOD: rna, PROTEIN_MOD: mdata[PROTEIN_MOD].copy()})
+    subset.obs = mdata.obs.copy()
+    return subset

@@ -27,6 +27,7 @@ from ._data import (
     exclude_cells_with_labels,
     load_benchmark_data,
     stratified_split,
+    with_genes,
 )
 from ._protocols import PROTOCOLS, GenerationRequest
 from ._records import ResultsFile
@@ -290,13 +291,13 @@ class _SeedContext:
         fit = mdata[fit_positions].copy()
         is_train = np.isin(fit_positions, split.train)
         genes = _select_genes(fit[is_train].copy(), n_top_genes)
-        fit = _with_genes(fit, genes)
+        fit = with_genes(fit, genes)
         for method in methods:
             _add_modules(fit, method, is_train, n_modules, seed)
         train = fit[is_train].copy()
         pairs = pp.rna_protein_pairs(train)
         pairs = pairs[pairs["kept"]] if "kept" in pairs else pairs
-        test = _with_genes(mdata[split.test].copy(), genes)
+        test = with_genes(mdata[split.test].copy(), genes)
         return cls(
             dataset,
             seed,
@@ -327,13 +328,6 @@ def _select_genes(train: MuData, n_top_genes: int | None) -> pd.Index:
     chosen |= set(paired.loc[paired["gene"].isin(train[RNA_MOD].var_names), "gene"])
     keep = train[RNA_MOD].var_names.isin(list(chosen)) & detected
     return train[RNA_MOD].var_names[keep]
-
-
-def _with_genes(mdata: MuData, genes: pd.Index) -> MuData:
-    rna = mdata[RNA_MOD][:, genes].copy()
-    subset = MuData({RNA_MOD: rna, PROTEIN_MOD: mdata[PROTEIN_MOD].copy()})
-    subset.obs = mdata.obs.copy()
-    return subset
 
 
 def _modules_key(method: str) -> str:
