@@ -25,6 +25,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch import nn
 from torch.distributions import Normal
 
@@ -42,6 +43,14 @@ MAX_GUIDANCE = 10.0
 MAX_ODE_STEPS = 1000
 #: Cells integrated together by the ODE solver.
 _ODE_CHUNK = 4096
+
+
+def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
+    """``tensor`` summed over the processes of a distributed run (itself in a single process)."""
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        tensor = tensor.clone()
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor
 
 
 # ---------------------------------------------------------------------- Gaussian label prior
@@ -79,10 +88,23 @@ class LabelGaussianPrior(nn.Module):
         """Move each label present in the mini-batch towards its cells' posterior moments."""
         n_labels = self.mean.shape[0]
         one_hot = nn.functional.one_hot(label_index.reshape(-1).long(), n_labels).to(qz.loc.dtype)
-        counts = one_hot.sum(0)
+        # Per-label sums, added over processes under distributed training so that every rank
+        # takes the same step from the whole global mini-batch and holds the same prior.
+        sums = all_reduce_sum(
+            torch.cat(
+                [
+                    one_hot.sum(0)[:, None],
+                    one_hot.T @ qz.loc,
+                    one_hot.T @ (qz.loc**2 + qz.scale**2),
+                ],
+                dim=1,
+            )
+        )
+        n_latent = qz.loc.shape[-1]
+        counts = sums[:, 0]
         present = counts > 0
-        mean = (one_hot.T @ qz.loc)[present] / counts[present, None]
-        second = (one_hot.T @ (qz.loc**2 + qz.scale**2))[present] / counts[present, None]
+        mean = sums[present, 1 : 1 + n_latent] / counts[present, None]
+        second = sums[present, 1 + n_latent :] / counts[present, None]
         self.mean[present] += PRIOR_MOMENTUM * (mean - self.mean[present])
         self.second_moment[present] += PRIOR_MOMENTUM * (second - self.second_moment[present])
         variance = (self.second_moment - self.mean**2).clamp(min=1e-4)
