@@ -1,8 +1,8 @@
 """Where do latent models lose within-type RNA–protein correlation (cond_r)?
 
 Trains MODTT-tt exactly as the published REAP-seq benchmark does (same split, features, modules,
-40 epochs) and scores cond_r against the real test cells for synthetic sets that differ in one
-ingredient at a time:
+early stopping unless ``--max-epochs``) and scores cond_r against the real test cells for
+synthetic sets that differ in one ingredient at a time:
 
 - ``oracle``: real training cells (the ceiling on these splits);
 - ``reconstruction``: every training cell decoded from its own posterior mean with its own
@@ -13,7 +13,10 @@ ingredient at a time:
   of the label, RNA and protein together;
 - ``native``: ``MODTT.sample`` (``z`` and libraries from its conditional flow prior);
 - ``reconstruction, decoder means``: the decoded means without count noise, and each modality's
-  count noise alone.
+  count noise alone;
+- with ``--flow-variants``: ``MODTT.sample`` with other sampling seeds (the same flow), with the
+  flow refitted under other seeds, and with the flow fitted to the posterior means only, to tell
+  the sampling noise of cond_r from the flow fit's.
 
 Usage (REAP-seq seeds 0-2, about 3 CPU minutes per seed, one thread)::
 
@@ -65,13 +68,13 @@ def _decode(model, z, rna_log_library, protein_log_library, protein_centre, nois
     return outputs["px"].mean, outputs["py"].mean
 
 
-def diagnose(seed: int) -> pd.DataFrame:
+def diagnose(seed: int, max_epochs: int | None = None, flow_variants: int = 0) -> pd.DataFrame:
     scvi.settings.seed = seed
     context = _context(seed)
     fit = context.fit.copy()
     _run._use_modules(fit, "ward")
     model = build_model("modtt-tt", fit, labels_key=LABELS)
-    _run._train(model, _run.BenchmarkModel.parse("modtt-tt"), context, 40, EpochTimer())
+    _run._train(model, _run.BenchmarkModel.parse("modtt-tt"), context, max_epochs, EpochTimer())
     model.module.eval()
 
     train = context.train
@@ -120,22 +123,48 @@ def diagnose(seed: int) -> pd.DataFrame:
         "reconstruction, RNA counts drawn, protein means": wrap((counts[0], means[1])),
         "reconstruction, RNA means, protein counts drawn": wrap((means[0], counts[1])),
     }
+    wanted = context.label_counts.to_dict()
+    for k in range(1, flow_variants + 1):
+        sets[f"native, sampling seed +{k} (same flow)"] = model.sample(labels=wanted, seed=seed + k)
+    for k in range(1, flow_variants + 1):
+        model.fit_flow_prior(seed=seed + 100 * k, progress=False)
+        sets[f"native, flow refitted with seed +{100 * k}"] = model.sample(labels=wanted, seed=seed)
+    if flow_variants:
+        model.fit_flow_prior(seed=seed, posterior="means", progress=False)
+        sets["native, flow fitted to posterior means"] = model.sample(labels=wanted, seed=seed)
     rows = []
     for name, synthetic in sets.items():
         result = metrics.cond_r(context.test, synthetic, context.pairs, labels_key=LABELS)
-        rows.append({"seed": seed, "synthetic set": name, "cond_r": result.value})
+        interact = metrics.interact_r(context.test, synthetic, context.pairs, labels_key=LABELS)
+        rows.append(
+            {
+                "seed": seed,
+                "synthetic set": name,
+                "cond_r": result.value,
+                "interact_r": interact.value,
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--max-epochs", type=int, help="default: early stopping, as the benchmark")
+    parser.add_argument(
+        "--flow-variants", type=int, default=0, help="other sampling and flow-fit seeds to score"
+    )
     parser.add_argument("--out", type=Path, default=Path("results/diagnose_cond_r.csv"))
     args = parser.parse_args()
-    table = pd.concat([diagnose(seed) for seed in range(args.seeds)], ignore_index=True)
+    table = pd.concat(
+        [diagnose(seed, args.max_epochs, args.flow_variants) for seed in range(args.seeds)],
+        ignore_index=True,
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out, index=False)
-    summary = table.groupby("synthetic set", sort=False)["cond_r"].agg(["mean", "std"])
+    summary = table.groupby("synthetic set", sort=False)[["cond_r", "interact_r"]].agg(
+        ["mean", "std"]
+    )
     print(summary.round(3).to_markdown())
 
 

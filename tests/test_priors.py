@@ -272,3 +272,23 @@ def test_training_again_starts_in_train_mode(mdata_factory, setup_kwargs, train_
         model.train(**train_kwargs)
     assert not [w for w in caught if "eval mode" in str(w.message)]
     assert model.is_flow_prior_fitted
+
+
+def test_flow_fit_on_posterior_means_or_samples(trained_model):
+    """``posterior="means"`` fits the flow to the posterior means only: another flow, still
+    deterministic under its seed; anything else is refused before any work."""
+    model = trained_model
+    state = {k: v.clone() for k, v in model.module.flow_prior.state_dict().items()}
+    try:
+        with pytest.raises(ValueError, match="'samples' or 'means'"):
+            model.fit_flow_prior(max_epochs=2, posterior="mean")
+        model.fit_flow_prior(max_epochs=3, seed=5, posterior="means", progress=False)
+        means_fit = model.sample(n_per_label=5, seed=0)
+        model.fit_flow_prior(max_epochs=3, seed=5, posterior="means", progress=False)
+        again = model.sample(n_per_label=5, seed=0)
+        np.testing.assert_array_equal(means_fit["rna"].X.toarray(), again["rna"].X.toarray())
+        model.fit_flow_prior(max_epochs=3, seed=5, posterior="samples", progress=False)
+        samples_fit = model.sample(n_per_label=5, seed=0)
+        assert not np.array_equal(means_fit["rna"].X.toarray(), samples_fit["rna"].X.toarray())
+    finally:
+        model.module.flow_prior.load_state_dict(state)

@@ -6,6 +6,7 @@ import logging
 import math
 import warnings
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 import scvi
@@ -47,6 +48,7 @@ class FlowPriorMixin:
         min_cells_per_label: int = FLOW_MIN_CELLS_PER_LABEL,
         seed: int | None = None,
         progress: bool | None = None,
+        posterior: Literal["samples", "means"] = "samples",
     ) -> list[float]:
         """Fit the conditional flow prior to the trained encoder's posteriors.
 
@@ -77,6 +79,10 @@ class FlowPriorMixin:
             Seed of the fit; default ``scvi.settings.seed``.
         progress
             Show a progress bar; default ``scvi.settings.verbosity`` at INFO or more verbose.
+        posterior
+            ``"samples"``: a fresh ``z ~ q(z | x)`` per cell and epoch (the aggregate posterior,
+            the default); ``"means"``: the posterior means only, as the benchmark's
+            ``latent_flow`` protocol fits other models' latents.
 
         Returns
         -------
@@ -91,7 +97,11 @@ class FlowPriorMixin:
         """
         if indices is None:
             indices = self.train_indices
+        if posterior not in ("samples", "means"):
+            raise ValueError(f"`posterior` must be 'samples' or 'means', got {posterior!r}.")
         values, scales, labels, batches = self._flow_training_data(indices, batch_size)
+        if posterior == "means":
+            scales = None
         if seed is None:
             seed = scvi.settings.seed if scvi.settings.seed is not None else 0
         if progress is None:
