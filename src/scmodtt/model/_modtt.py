@@ -56,9 +56,12 @@ class MODTT(
     :func:`scmodtt.pp.find_modules`). Each module has its own linear encoder to a
     ``module_dim``-dimensional token; the ``(n_modules × module_dim)`` tokens are coupled by a dense
     or a block Tensor-Train linear map, compressed to a ``n_latent``-dimensional Gaussian posterior,
-    and decoded symmetrically. With ``labels_key`` the prior is a Gaussian per label, fitted
-    during training by matching the moments of that label's posteriors (the KL-optimal choice), so
-    :meth:`sample` generates cells of a chosen cell type.
+    and decoded symmetrically. With ``labels_key`` the prior of the KL term is a Gaussian per
+    label, fitted during training by matching the moments of that label's posteriors (the
+    KL-optimal choice); after the autoencoder, :meth:`train` fits a conditional flow over the
+    latent code and the library sizes given label and batch (:meth:`fit_flow_prior`), and
+    :meth:`sample` draws cells of a chosen cell type from it (``prior="gaussian"``: from the
+    per-label Gaussian).
 
     Parameters
     ----------

@@ -47,7 +47,7 @@ class TokenCoupling(nn.Module):
         n_modules: int,
         module_dim: int,
         coupling: Literal["dense", "tt"] = "tt",
-        tt_rank: int = 4,
+        tt_rank: int = 8,
     ):
         super().__init__()
         if coupling not in COUPLINGS:
