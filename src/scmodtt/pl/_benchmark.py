@@ -16,7 +16,7 @@ from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from ._figure import finish, new_axes, panel_axes
+from ._figure import documents_show_save, finish, new_axes, panel_axes
 
 #: Panels of :func:`metric_bars` by default.
 BAR_METRICS = ("cond_r", "interact_r", "tstr_f1", "c2st_auc")
@@ -25,6 +25,7 @@ CURVE_METRICS = ("cond_r", "tstr_f1")
 _PROTOCOL_LINE_STYLES = {"native": "-", "latent_gaussian": "--", "latent_flow": "-."}
 
 
+@documents_show_save
 def metric_bars(
     results: pd.DataFrame,
     metrics: Sequence[str] = BAR_METRICS,
@@ -50,11 +51,8 @@ def metric_bars(
     ax
         One Axes per metric to draw on (the legend and title go to their figure); ``None`` draws
         a new figure.
-    show
-        Show the figure; ``None`` follows ``scanpy.settings.autoshow``.
-    save
-        File to write (format from its suffix), or ``True`` for ``metric_bars`` in
-        ``scanpy.settings.figdir``.
+    show, save
+        {show_save}
 
     Returns
     -------
@@ -147,6 +145,7 @@ def metric_bars(
     return finish(axes, show, save, "metric_bars")
 
 
+@documents_show_save
 def budget_curves(
     results: pd.DataFrame,
     metrics: Sequence[str] = CURVE_METRICS,
@@ -168,13 +167,9 @@ def budget_curves(
     metrics
         One panel per metric, side by side.
     ax
-        One Axes per metric to draw on (the legend and title go to their figure); ``None`` draws
-        a new figure.
-    show
-        Show the figure; ``None`` follows ``scanpy.settings.autoshow``.
-    save
-        File to write (format from its suffix), or ``True`` for ``budget_curves`` in
-        ``scanpy.settings.figdir``.
+        As in :func:`metric_bars`.
+    show, save
+        {show_save}
 
     Returns
     -------

@@ -12,9 +12,19 @@ from mudata import MuData
 
 from ..metrics import CondRResult, SharedSpace, cond_r
 from ..pp import rna_protein_pairs
-from ._figure import RIGHT_MARGIN, add_legend, category_colours, finish, new_axes, panel_axes
+from ._figure import (
+    RIGHT_MARGIN,
+    add_legend,
+    category_colours,
+    documents_show_save,
+    finish,
+    new_axes,
+    ordered_categories,
+    panel_axes,
+)
 
 
+@documents_show_save
 def pair_correlations(
     real: MuData | SharedSpace | None = None,
     synthetic: MuData | SharedSpace | None = None,
@@ -62,11 +72,8 @@ def pair_correlations(
         ``"right margin"``, a matplotlib legend location, or ``None`` for no legend.
     ax
         Axes to draw on; ``None`` draws a new figure.
-    show
-        Show the figure; ``None`` follows ``scanpy.settings.autoshow``.
-    save
-        File to write (format from its suffix), or ``True`` for ``pair_correlations`` in
-        ``scanpy.settings.figdir``.
+    show, save
+        {show_save}
     **kwargs
         Passed to :meth:`matplotlib.axes.Axes.scatter`.
 
@@ -93,7 +100,9 @@ def pair_correlations(
     result = _cond_r_result(real, synthetic, pairs, result, labels_key, min_cells)
     entries = result.entries
     (panel,) = panel_axes(ax, 1, lambda: new_axes((5.5, 4.2)))
-    colours = category_colours([str(t) for t in result.r_real.index], palette)
+    # Colours in the order of the real cells' categories, as synthetic_embedding gives them.
+    label_columns = [real.obs[labels_key]] if labels_key in getattr(real, "obs", {}) else []
+    colours = category_colours(ordered_categories(label_columns, result.r_real.index), palette)
     for cell_type, group in entries.groupby("cell_type", sort=False):
         panel.scatter(
             group["real"], group["synthetic"], s=size, color=colours[str(cell_type)], **kwargs

@@ -13,8 +13,17 @@ from anndata import AnnData
 from matplotlib.axes import Axes
 from mudata import MuData
 
-from ..metrics._space import SharedSpace, _positions, as_space
-from ._figure import RIGHT_MARGIN, add_legend, category_colours, finish, new_axes, panel_axes
+from ..metrics._space import SharedSpace, _positions, as_space, checked_labels
+from ._figure import (
+    RIGHT_MARGIN,
+    add_legend,
+    category_colours,
+    documents_show_save,
+    finish,
+    new_axes,
+    ordered_categories,
+    panel_axes,
+)
 
 #: What a panel can be coloured by: real vs synthetic, every cell's label, or one set's labels.
 COLOR_KEYS = ("source", "label", "real", "synthetic")
@@ -22,6 +31,8 @@ BASES = ("umap", "pca")
 SOURCE_COLOURS = {"real": "#a0a0a0", "synthetic": "#d62728"}
 #: Colour of the cells a ``"real"`` or ``"synthetic"`` panel does not colour by label.
 BACKGROUND_COLOUR = "#e5e5e5"
+#: Largest default point size (scanpy's ``120000 / n_cells`` makes blots of a few hundred cells).
+MAX_POINT_SIZE = 40.0
 #: Most principal components the UMAP's neighbour graph is built on.
 MAX_PCS = 30
 
@@ -43,25 +54,14 @@ class _Cells:
                 f"{self.role}: a matrix carries no labels. Pass an AnnData or MuData with "
                 f"obs[{labels_key!r}], or colour by source only (color='source')."
             )
-        if labels_key not in self.obs.columns:
-            raise ValueError(
-                f"{self.role}: labels_key {labels_key!r} is not a column of obs (columns: "
-                f"{sorted(map(str, self.obs.columns))}). Pass the column that holds the cell "
-                "types, e.g. labels_key='cell_type'."
-            )
-        labels = self.obs[labels_key]
-        if labels.isna().any():
-            raise ValueError(
-                f"{self.role}: {int(labels.isna().sum())} cells have no {labels_key!r} label. "
-                f"Drop them first, e.g. data = data[data.obs[{labels_key!r}].notna()].copy()."
-            )
-        return labels.astype(str).to_numpy()
+        return checked_labels(self.obs, labels_key, self.role, absent="is not a column of obs")
 
     def subset(self, cells: np.ndarray) -> _Cells:
         obs = None if self.obs is None else self.obs.iloc[cells]
         return _Cells(self.values[cells], self.features, obs, self.role)
 
 
+@documents_show_save
 def synthetic_embedding(
     real: CellsLike,
     synthetic: CellsLike,
@@ -119,16 +119,13 @@ def synthetic_embedding(
         Colours by source (``"real"``, ``"synthetic"``) or label, overriding the defaults
         (grey and red; scanpy's default palettes for labels).
     size
-        Point size; ``None`` is scanpy's ``120000 / n_cells``.
+        Point size; ``None`` is scanpy's ``120000 / n_cells``, at most 40.
     legend_loc
         ``"right margin"``, a matplotlib legend location, or ``None`` for no legend.
     ax
         Axes to draw on, one per entry of ``color``; ``None`` draws a new figure.
-    show
-        Show the figure; ``None`` follows ``scanpy.settings.autoshow``.
-    save
-        File to write (format from its suffix), or ``True`` for ``synthetic_embedding`` in
-        ``scanpy.settings.figdir``.
+    show, save
+        {show_save}
     **kwargs
         Passed to :meth:`matplotlib.axes.Axes.scatter` (e.g. ``alpha``).
 
@@ -169,7 +166,7 @@ def synthetic_embedding(
     coordinates = _coordinates(np.vstack([cells.values for cells in sets]), basis, seed)
     axes = panel_axes(ax, len(colors), lambda: new_axes((4.8 * len(colors), 4.0), 1, len(colors)))
     style = {
-        "s": 120_000 / len(source) if size is None else size,
+        "s": min(MAX_POINT_SIZE, 120_000 / len(source)) if size is None else size,
         "linewidths": 0,
         "rasterized": True,
         **kwargs,
@@ -184,7 +181,8 @@ def synthetic_embedding(
                 panel.scatter(*coordinates[source == name].T, color=colour, label=name, **style)
             add_legend(panel, colours, legend_loc)
         else:
-            colours = category_colours(_categories(sets, labels_key, labels), palette)
+            categories = ordered_categories([cells.obs[labels_key] for cells in sets], labels)
+            colours = category_colours(categories, palette)
             shown = order if key == "label" else order[source[order] == key]
             if key != "label":
                 panel.scatter(*coordinates.T, color=BACKGROUND_COLOUR, **style)
@@ -244,18 +242,6 @@ def _subsample(n_cells: int, max_cells: int, seed: int) -> np.ndarray:
     if n_cells <= max_cells:
         return np.arange(n_cells)
     return np.sort(np.random.default_rng(seed).choice(n_cells, size=max_cells, replace=False))
-
-
-def _categories(sets: Sequence[_Cells], labels_key: str, labels: np.ndarray) -> list[str]:
-    """Labels in their categorical order where they have one (real first), else sorted."""
-    ordered = []
-    for cells in sets:
-        column = cells.obs[labels_key]
-        categories = column.cat.categories if isinstance(column.dtype, pd.CategoricalDtype) else []
-        ordered += [str(c) for c in categories]
-    present = set(labels)
-    ordered = [c for c in dict.fromkeys(ordered) if c in present]
-    return ordered + sorted(present - set(ordered))
 
 
 def _coordinates(values: np.ndarray, basis: str, seed: int) -> np.ndarray:

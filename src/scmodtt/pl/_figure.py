@@ -7,11 +7,28 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 
 #: Values of ``legend_loc`` that place the legend outside the axes, on their right.
 RIGHT_MARGIN = "right margin"
+#: What ``show`` and ``save`` do, in every plot's docstring (``{name}``: the plot's name).
+_SHOW_SAVE_DOC = (
+    "``show``: show the figure (``None`` follows ``scanpy.settings.autoshow``). ``save``: file to "
+    "write the figure to (format from its suffix), or ``True`` for "
+    "``<scanpy.settings.figdir>/{name}.<scanpy.settings.file_format_figs>``."
+)
+
+
+def documents_show_save(function):
+    """Describe ``show, save`` where ``function``'s docstring says ``{show_save}``.
+
+    Every plot takes them, so they are described once, as scanpy shares its descriptions.
+    """
+    text = _SHOW_SAVE_DOC.format(name=function.__name__)
+    function.__doc__ = function.__doc__.replace("{show_save}", text)
+    return function
 
 
 def panel_axes(ax: Axes | Sequence[Axes] | None, n_panels: int, new_figure) -> list[Axes]:
@@ -58,6 +75,23 @@ def grid_shape(n_panels: int, max_columns: int) -> tuple[int, int]:
     """Rows and columns of a grid of ``n_panels`` panels, at most ``max_columns`` wide."""
     n_columns = max(1, min(max_columns, n_panels))
     return int(np.ceil(n_panels / n_columns)), n_columns
+
+
+def ordered_categories(columns: Sequence[pd.Series], present: Sequence[str]) -> list[str]:
+    """``present`` labels in the categorical order of ``columns`` (first first), others sorted.
+
+    Scanpy colours a categorical column in the order of its categories; following that order
+    gives a label the same colour here as in ``sc.pl.umap``, whatever set it came from.
+    """
+    ordered = [
+        str(category)
+        for column in columns
+        if isinstance(column.dtype, pd.CategoricalDtype)
+        for category in column.cat.categories
+    ]
+    present = set(map(str, present))
+    ordered = [c for c in dict.fromkeys(ordered) if c in present]
+    return ordered + sorted(present - set(ordered))
 
 
 def category_colours(categories: Sequence[str], palette: Mapping[str, str] | None = None):

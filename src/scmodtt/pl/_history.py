@@ -8,12 +8,13 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.axes import Axes
 
-from ._figure import finish, new_axes, panel_axes
+from ._figure import documents_show_save, finish, new_axes, panel_axes
 
 #: Curves drawn when ``keys`` is ``None`` (those the history has).
 DEFAULT_KEYS = ("elbo_train", "elbo_validation")
 
 
+@documents_show_save
 def training_history(
     model,
     keys: str | Sequence[str] | None = None,
@@ -37,11 +38,8 @@ def training_history(
         Logarithmic y axis.
     ax
         Axes to draw on; ``None`` draws a new figure.
-    show
-        Show the figure; ``None`` follows ``scanpy.settings.autoshow``.
-    save
-        File to write (format from its suffix), or ``True`` for ``training_history`` in
-        ``scanpy.settings.figdir``.
+    show, save
+        {show_save}
 
     Returns
     -------
@@ -75,7 +73,8 @@ def training_history(
 
     (panel,) = panel_axes(ax, 1, lambda: new_axes((4.5, 3.0)))
     for key in keys:
-        curve = pd.DataFrame(history[key]).iloc[:, 0].dropna()
+        # scvi-tools keeps the values as objects; plot them as numbers.
+        curve = pd.to_numeric(pd.DataFrame(history[key]).iloc[:, 0], errors="coerce").dropna()
         panel.plot(curve.index.to_numpy(), curve.to_numpy(), marker="o", markersize=3, label=key)
     elbo_only = all(key.startswith("elbo") for key in keys)
     panel.set(

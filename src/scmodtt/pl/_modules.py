@@ -11,7 +11,7 @@ from matplotlib.axes import Axes
 from mudata import MuData
 
 from ..metrics._stats import grouped_mean
-from ._figure import finish, new_axes, panel_axes
+from ._figure import documents_show_save, finish, new_axes, panel_axes
 
 #: Values of ``statistic`` and the colour-bar label of each.
 STATISTICS = {
@@ -20,6 +20,7 @@ STATISTICS = {
 }
 
 
+@documents_show_save
 def module_heatmap(
     model,
     adata: MuData | None = None,
@@ -68,11 +69,8 @@ def module_heatmap(
         Cells encoded at once.
     ax
         Axes to draw on; ``None`` draws a new figure.
-    show
-        Show the figure; ``None`` follows ``scanpy.settings.autoshow``.
-    save
-        File to write (format from its suffix), or ``True`` for ``module_heatmap`` in
-        ``scanpy.settings.figdir``.
+    show, save
+        {show_save}
 
     Returns
     -------
@@ -153,7 +151,8 @@ def _module_statistic(
         )
     codes = pd.Categorical(labels, categories=kept).codes
     used = codes >= 0
-    tokens, codes = tokens[used], codes[used].astype(np.int64)
+    # Sums over many float32 tokens lose digits; the statistic is computed in float64.
+    tokens, codes = tokens[used].astype(np.float64), codes[used].astype(np.int64)
     n_cells, n_modules, module_dim = tokens.shape
     means = grouped_mean(tokens.reshape(n_cells, -1), codes, len(kept))
     means = means.reshape(len(kept), n_modules, module_dim)
