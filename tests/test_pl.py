@@ -156,10 +156,13 @@ def test_embedding_refuses_unknown_labels_key_and_options(halves):
         pl.synthetic_embedding(*halves, basis="tsne", show=False)
 
 
-def test_embedding_draws_on_given_axes_and_checks_their_number(halves):
+def test_embedding_draws_on_given_axes_and_checks_their_number(halves, monkeypatch):
+    shown = []
+    monkeypatch.setattr(plt, "show", lambda: shown.append(True))
     _, given = plt.subplots(1, 2)
-    drawn = pl.synthetic_embedding(*halves, basis="pca", ax=given, show=False)
-    assert list(drawn) == list(given)
+    # show=None does not show a figure the caller is still drawing on.
+    drawn = pl.synthetic_embedding(*halves, basis="pca", ax=given)
+    assert list(drawn) == list(given) and not shown
     with pytest.raises(ValueError, match="draws 2 panel\\(s\\) but got 1 Axes"):
         pl.synthetic_embedding(*halves, basis="pca", ax=given[0], show=False)
 

@@ -17,7 +17,6 @@ from matplotlib.figure import Figure
 
 from .. import pl
 from ..pl._benchmark import models_with_several_budgets
-from ..pl._figure import grid_shape
 from ._summary import PROTOCOL_COLOURS, UNKNOWN_PROTOCOL_COLOUR, run_order
 from ._zoo import module_method_models
 
@@ -127,7 +126,8 @@ def plot_umap_grid(
     if not drawn:
         return "no synthetic set has the real test cells' features"
 
-    n_rows, n_columns = grid_shape(len(drawn), 4)
+    n_columns = min(4, len(drawn))
+    n_rows = int(np.ceil(len(drawn) / n_columns))
     figure = Figure(figsize=(2.8 * n_columns, 2.8 * n_rows + 0.6), layout="constrained")
     axes = np.atleast_1d(figure.subplots(n_rows, n_columns)).ravel()
     for ax, (panel, synthetic) in zip(axes, drawn, strict=False):

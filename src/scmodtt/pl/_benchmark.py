@@ -142,7 +142,7 @@ def metric_bars(
     figure.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=9)
     seeds = int(summary["n_seeds"].max())
     figure.suptitle(f"{dataset}: mean ± std over {seeds} seeds; bar colour = generation protocol")
-    return finish(axes, show, save, "metric_bars")
+    return finish(axes, show, save, "metric_bars", own_figure=ax is None)
 
 
 @documents_show_save
@@ -227,7 +227,7 @@ def budget_curves(
     handles, labels = axes[0].get_legend_handles_labels()
     figure.legend(handles, labels, loc="outside right center", fontsize=8)
     figure.suptitle(f"{dataset}: metric vs parameter count (mean ± std over seeds)")
-    return finish(axes, show, save, "budget_curves")
+    return finish(axes, show, save, "budget_curves", own_figure=ax is None)
 
 
 def models_with_several_budgets(summary: pd.DataFrame) -> pd.Index:

@@ -118,7 +118,7 @@ def pair_correlations(
         ylabel="r(gene, protein) in synthetic cells",
         title=f"cond_r = {value} ({result.n_entries} type × pair entries)",
     )
-    return finish(panel, show, save, "pair_correlations")
+    return finish(panel, show, save, "pair_correlations", own_figure=ax is None)
 
 
 def _cond_r_result(real, synthetic, pairs, result, labels_key, min_cells) -> CondRResult:

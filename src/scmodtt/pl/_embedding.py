@@ -191,7 +191,13 @@ def synthetic_embedding(
             add_legend(panel, colours, legend_loc, title=labels_key)
         panel.set_title({"real": "real cells", "synthetic": "synthetic cells"}.get(key, key))
         panel.set(xticks=[], yticks=[], xlabel=f"{axis_name}1", ylabel=f"{axis_name}2")
-    return finish(axes[0] if isinstance(color, str) else axes, show, save, "synthetic_embedding")
+    return finish(
+        axes[0] if isinstance(color, str) else axes,
+        show,
+        save,
+        "synthetic_embedding",
+        own_figure=ax is None,
+    )
 
 
 def _as_cells(data: CellsLike, role: str, layer: str | None) -> _Cells:

@@ -15,7 +15,8 @@ from matplotlib.lines import Line2D
 RIGHT_MARGIN = "right margin"
 #: What ``show`` and ``save`` do, in every plot's docstring (``{name}``: the plot's name).
 _SHOW_SAVE_DOC = (
-    "``show``: show the figure (``None`` follows ``scanpy.settings.autoshow``). ``save``: file to "
+    "``show``: show the figure; ``None`` follows ``scanpy.settings.autoshow`` when the plot makes "
+    "its own figure and does not show a figure of Axes passed as ``ax``. ``save``: file to "
     "write the figure to (format from its suffix), or ``True`` for "
     "``<scanpy.settings.figdir>/{name}.<scanpy.settings.file_format_figs>``."
 )
@@ -71,12 +72,6 @@ def new_axes(figsize: tuple[float, float], n_rows: int = 1, n_columns: int = 1, 
     return figure.subplots(n_rows, n_columns, squeeze=False, **kwargs)
 
 
-def grid_shape(n_panels: int, max_columns: int) -> tuple[int, int]:
-    """Rows and columns of a grid of ``n_panels`` panels, at most ``max_columns`` wide."""
-    n_columns = max(1, min(max_columns, n_panels))
-    return int(np.ceil(n_panels / n_columns)), n_columns
-
-
 def ordered_categories(columns: Sequence[pd.Series], present: Sequence[str]) -> list[str]:
     """``present`` labels in the categorical order of ``columns`` (first first), others sorted.
 
@@ -127,6 +122,7 @@ def finish(
     show: bool | None,
     save: bool | str | Path | None,
     name: str,
+    own_figure: bool,
 ):
     """Save and show the figure of ``axes`` as scanpy does; ``axes`` unless it was shown.
 
@@ -135,13 +131,17 @@ def finish(
     axes
         What the plotting function returns when the figure is not shown.
     show
-        Show the figure (``plt.show()``); ``None`` follows ``scanpy.settings.autoshow``.
+        Show the figure (``plt.show()``); ``None`` follows ``scanpy.settings.autoshow`` for a
+        figure of the plot's own and does not show a figure the caller passed Axes of (it may
+        have more panels to draw).
     save
         A file to write (format from its suffix, else ``scanpy.settings.file_format_figs``), or
         ``True`` for ``<scanpy.settings.figdir>/<name>.<format>``. Written at
         ``rcParams["savefig.dpi"]`` (``scanpy.set_figure_params(dpi_save=...)``).
     name
         File name stem for ``save=True``.
+    own_figure
+        Whether the plot made the figure (``ax=None``).
 
     """
     import scanpy as sc
@@ -153,7 +153,8 @@ def finish(
             path = path.with_suffix(f".{sc.settings.file_format_figs}")
         path.parent.mkdir(parents=True, exist_ok=True)
         figure.savefig(path, bbox_inches="tight")
-    show = sc.settings.autoshow if show is None else show
+    if show is None:
+        show = sc.settings.autoshow and own_figure
     if not show:
         return axes
     plt.show()

@@ -83,4 +83,4 @@ def training_history(
         yscale="log" if logy else "linear",
     )
     panel.legend(frameon=False, fontsize="small")
-    return finish(panel, show, save, "training_history")
+    return finish(panel, show, save, "training_history", own_figure=ax is None)

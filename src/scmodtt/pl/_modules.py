@@ -115,7 +115,7 @@ def module_heatmap(
     panel.grid(False)
     panel.figure.colorbar(image, ax=panel, label=STATISTICS[statistic], shrink=0.8)
     panel.set_title(f"Module embeddings by {labels_key}")
-    return finish(panel, show, save, "module_heatmap")
+    return finish(panel, show, save, "module_heatmap", own_figure=ax is None)
 
 
 def _module_statistic(
