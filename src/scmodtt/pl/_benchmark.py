@@ -51,8 +51,10 @@ def metric_bars(
     ax
         One Axes per metric to draw on (the legend and title go to their figure); ``None`` draws
         a new figure.
-    show, save
-        {show_save}
+    show
+        {show}
+    save
+        {save}
 
     Returns
     -------
@@ -168,8 +170,10 @@ def budget_curves(
         One panel per metric, side by side.
     ax
         As in :func:`metric_bars`.
-    show, save
-        {show_save}
+    show
+        {show}
+    save
+        {save}
 
     Returns
     -------

@@ -72,8 +72,10 @@ def pair_correlations(
         ``"right margin"``, a matplotlib legend location, or ``None`` for no legend.
     ax
         Axes to draw on; ``None`` draws a new figure.
-    show, save
-        {show_save}
+    show
+        {show}
+    save
+        {save}
     **kwargs
         Passed to :meth:`matplotlib.axes.Axes.scatter`.
 

@@ -124,8 +124,10 @@ def synthetic_embedding(
         ``"right margin"``, a matplotlib legend location, or ``None`` for no legend.
     ax
         Axes to draw on, one per entry of ``color``; ``None`` draws a new figure.
-    show, save
-        {show_save}
+    show
+        {show}
+    save
+        {save}
     **kwargs
         Passed to :meth:`matplotlib.axes.Axes.scatter` (e.g. ``alpha``).
 

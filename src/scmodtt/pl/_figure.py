@@ -14,21 +14,23 @@ from matplotlib.lines import Line2D
 #: Values of ``legend_loc`` that place the legend outside the axes, on their right.
 RIGHT_MARGIN = "right margin"
 #: What ``show`` and ``save`` do, in every plot's docstring (``{name}``: the plot's name).
-_SHOW_SAVE_DOC = (
-    "``show``: show the figure; ``None`` follows ``scanpy.settings.autoshow`` when the plot makes "
-    "its own figure and does not show a figure of Axes passed as ``ax``. ``save``: file to "
-    "write the figure to (format from its suffix), or ``True`` for "
-    "``<scanpy.settings.figdir>/{name}.<scanpy.settings.file_format_figs>``."
-)
+_SHOW_SAVE_DOCS = {
+    "{show}": "Show the figure; ``None`` follows ``scanpy.settings.autoshow`` when the plot makes "
+    "its own figure, and does not show a figure whose Axes were passed as ``ax``.",
+    "{save}": "File to write the figure to (format from its suffix), or ``True`` for "
+    "``<scanpy.settings.figdir>/{name}.<scanpy.settings.file_format_figs>``.",
+}
 
 
 def documents_show_save(function):
-    """Describe ``show, save`` where ``function``'s docstring says ``{show_save}``.
+    """Describe ``show`` and ``save`` where ``function``'s docstring says ``{show}``, ``{save}``.
 
     Every plot takes them, so they are described once, as scanpy shares its descriptions.
     """
-    text = _SHOW_SAVE_DOC.format(name=function.__name__)
-    function.__doc__ = function.__doc__.replace("{show_save}", text)
+    for placeholder, text in _SHOW_SAVE_DOCS.items():
+        function.__doc__ = function.__doc__.replace(
+            placeholder, text.format(name=function.__name__)
+        )
     return function
 
 

@@ -38,8 +38,10 @@ def training_history(
         Logarithmic y axis.
     ax
         Axes to draw on; ``None`` draws a new figure.
-    show, save
-        {show_save}
+    show
+        {show}
+    save
+        {save}
 
     Returns
     -------

@@ -69,8 +69,10 @@ def module_heatmap(
         Cells encoded at once.
     ax
         Axes to draw on; ``None`` draws a new figure.
-    show, save
-        {show_save}
+    show
+        {show}
+    save
+        {save}
 
     Returns
     -------
