@@ -29,8 +29,8 @@ import scvi
 
 import scmodtt
 from scmodtt.benchmark import DEFAULT_MODELS, PROTOCOLS, BudgetSolver, parse_budget, run
-from scmodtt.benchmark import _report as benchmark_report
 from scmodtt.benchmark import _run as benchmark_run
+from scmodtt.benchmark import _summary as benchmark_summary
 from scmodtt.benchmark import _zoo as benchmark_zoo
 from scmodtt.benchmark._budget import BUDGET_TOLERANCE
 from scmodtt.benchmark._cli import _parser, main
@@ -42,7 +42,7 @@ from scmodtt.benchmark._data import (
     stratified_split,
 )
 from scmodtt.benchmark._protocols import GenerationRequest, _training_libraries
-from scmodtt.benchmark._report import reproduce_commands
+from scmodtt.benchmark._reproduce import reproduce_commands
 from scmodtt.benchmark._timing import EpochTimer
 from scmodtt.benchmark._zoo import build_model, n_parameters
 
@@ -824,12 +824,12 @@ def test_model_specs_are_the_one_list():
     """The run's defaults, the report's order, the CLI's help and the budgets all read MODELS."""
     specs = benchmark_zoo.MODELS
     assert DEFAULT_MODELS == tuple(specs)
-    assert benchmark_report.MODEL_ORDER == tuple(specs)
-    assert benchmark_report.PROTOCOL_ORDER == tuple(PROTOCOLS)
-    assert benchmark_report.PROTOCOL_DESCRIPTIONS == {
+    assert benchmark_summary.MODEL_ORDER == tuple(specs)
+    assert benchmark_summary.PROTOCOL_ORDER == tuple(PROTOCOLS)
+    assert benchmark_summary.PROTOCOL_DESCRIPTIONS == {
         name: protocol.description for name, protocol in PROTOCOLS.items()
     }
-    assert set(benchmark_report.PROTOCOL_COLOURS) == set(PROTOCOLS)
+    assert set(benchmark_summary.PROTOCOL_COLOURS) == set(PROTOCOLS)
     assert all(set(spec.protocols) <= set(PROTOCOLS) for spec in specs.values())
     assert [n for n, spec in specs.items() if "latent_flow" in spec.protocols] == list(
         LATENT_MODELS

@@ -27,8 +27,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from scmodtt.benchmark import _report
-from scmodtt.benchmark._report import write_report
+from scmodtt.benchmark import PROTOCOLS, write_report
+from scmodtt.benchmark._figures import plot_umap_grid
+from scmodtt.benchmark._reproduce import reproduce_commands
 from scmodtt.benchmark._stats import (
     COUNTERPARTS,
     HEADLINE_METRICS,
@@ -39,6 +40,8 @@ from scmodtt.benchmark._stats import (
     paired_differences,
     t_interval,
 )
+from scmodtt.benchmark._summary import speed_summary
+from scmodtt.pl import _embedding
 
 DATASET = "toy_pbmc"
 SEEDS = (0, 1, 2)
@@ -175,7 +178,7 @@ def results() -> pd.DataFrame:
 @pytest.fixture
 def fast_umap(monkeypatch):
     """Stand in for scanpy's UMAP (≈ 20 s of numba compilation) with the first two features."""
-    monkeypatch.setattr(_report, "_umap_coordinates", lambda values, seed=0: values[:, :2])
+    monkeypatch.setattr(_embedding, "_umap_coordinates", lambda values, seed=0: values[:, :2])
 
 
 def _one(table: pd.DataFrame, **where) -> pd.Series:
@@ -323,7 +326,7 @@ def test_report_has_tables_figures_and_reproduce_line(tmp_path, fast_umap):
         "| vs totalvi | modtt-tt (latent_gaussian, 60k) | totalvi (latent_gaussian, default) |"
         in text
     )
-    for name, protocol in _report.PROTOCOLS.items():  # every protocol is described
+    for name, protocol in PROTOCOLS.items():  # every protocol is described
         assert f"- `{name}`: {protocol.description}." in text
     assert "**better**" in text and "n.d." in text
     assert "### Training and sampling speed" in text
@@ -361,14 +364,14 @@ def test_umap_without_real_test_cells_is_skipped_with_a_reason(tmp_path, fast_um
     out = tmp_path / "bench"
     write_fake_benchmark(out, np.random.default_rng(3))
     (out / "synthetic" / f"{DATASET}__real__test.npz").unlink()
-    note = _report.plot_umap_grid(out / "synthetic", DATASET, out / "umap.png")
+    note = plot_umap_grid(out / "synthetic", DATASET, out / "umap.png")
     assert note.startswith("no real test cells") and not (out / "umap.png").exists()
 
 
 def test_default_budget_runs_and_explicit_budgets_get_two_commands(results):
     default_sized = results[results["model"] == "flat"].assign(budget="default")
     runs = pd.concat([results, default_sized], ignore_index=True)
-    commands = _report.reproduce_commands(runs, {"data": DATASET, "max_epochs": 5}, "results")
+    commands = reproduce_commands(runs, {"data": DATASET, "max_epochs": 5}, "results")
     assert len(commands) == 2
     assert "--budgets" not in commands[0] and "oracle" in commands[0]
     assert "--budgets 60k,200k" in commands[1] and "oracle" not in commands[1]
@@ -378,7 +381,7 @@ def test_default_budget_runs_and_explicit_budgets_get_two_commands(results):
 def test_umap_with_scanpy(tmp_path):
     out = tmp_path / "bench"
     write_fake_benchmark(out, np.random.default_rng(4))
-    note = _report.plot_umap_grid(out / "synthetic", DATASET, out / "umap.png")
+    note = plot_umap_grid(out / "synthetic", DATASET, out / "umap.png")
     assert note is None and _png_is_written(out / "umap.png")
 
 
@@ -386,7 +389,7 @@ def test_sampling_speed_is_divided_by_the_reference_under_a_comparable_protocol(
     """Training measurements are per run; sampling speed is divided by totalvi's under the same
     protocol, native's by totalvi's latent_flow, and a protocol totalvi has no match for not at
     all."""
-    speed = _report.speed_summary(results).set_index(["model", "protocol", "budget", "metric"])
+    speed = speed_summary(results).set_index(["model", "protocol", "budget", "metric"])
     for protocol in MODTT_PROTOCOLS:
         compared = protocol if protocol in TOTALVI_PROTOCOLS else COUNTERPARTS[protocol]
         row = speed.loc[("modtt-tt", protocol, "60k", "sample_cells_per_s")]

@@ -2,12 +2,12 @@
 
 from importlib.metadata import version
 
-from . import datasets, metrics, pp
+from . import datasets, metrics, pl, pp
 from .model import MODTT
 
 __version__ = version("scmodtt")
 
-__all__ = ["MODTT", "benchmark", "datasets", "metrics", "pp"]
+__all__ = ["MODTT", "benchmark", "datasets", "metrics", "pl", "pp"]
 
 
 def __getattr__(name: str):

@@ -60,6 +60,27 @@ class CondRResult(_ValueAsFloat):
         """Number of (cell type, pair) entries the correlation is taken over."""
         return int(self.r_real.size - len(self.excluded))
 
+    @property
+    def entries(self) -> pd.DataFrame:
+        """The (cell type, pair) entries the correlation is taken over, one row each.
+
+        Columns ``cell_type``, ``gene``, ``protein``, ``real`` and ``synthetic`` (the two
+        within-type correlations), cell types in the order of :attr:`r_real`, pairs in the order
+        they were given; entries undefined in either set (see :attr:`excluded`) are left out.
+        """
+        real, synthetic = self.r_real.to_numpy(), self.r_synthetic.to_numpy()
+        type_idx, pair_idx = np.nonzero(~(np.isnan(real) | np.isnan(synthetic)))
+        pairs = self.r_real.columns
+        return pd.DataFrame(
+            {
+                "cell_type": self.r_real.index.to_numpy()[type_idx],
+                "gene": pairs.get_level_values("gene").to_numpy()[pair_idx],
+                "protein": pairs.get_level_values("protein").to_numpy()[pair_idx],
+                "real": real[type_idx, pair_idx],
+                "synthetic": synthetic[type_idx, pair_idx],
+            }
+        )
+
 
 @dataclass(frozen=True)
 class InteractRResult(_ValueAsFloat):

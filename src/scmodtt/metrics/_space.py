@@ -94,20 +94,7 @@ class SharedSpace:
         cluster ids in one set match their string form in another.
 
         """
-        if labels_key not in self.obs.columns:
-            raise ValueError(
-                f"{role}: labels_key {labels_key!r} is in neither mdata.obs nor the RNA "
-                f"modality's .obs (columns: {sorted(map(str, self.obs.columns))}). "
-                "Pass the column that holds the cell types, e.g. labels_key='cell_type'."
-            )
-        labels = self.obs[labels_key]
-        n_missing = int(labels.isna().sum())
-        if n_missing:
-            raise ValueError(
-                f"{role}: {n_missing} of {len(labels)} cells have no {labels_key!r} label (NaN). "
-                f"Drop them first, e.g. mdata = mdata[mdata.obs[{labels_key!r}].notna()].copy()."
-            )
-        return labels.astype(str).to_numpy()
+        return checked_labels(self.obs, labels_key, role)
 
     def subset(self, cells: np.ndarray) -> SharedSpace:
         """The cells selected by a boolean mask or integer positions."""
@@ -139,6 +126,32 @@ class SharedSpace:
             protein_names=pd.Index(protein_names),
             obs=self.obs,
         )
+
+
+def checked_labels(
+    obs: pd.DataFrame,
+    labels_key: str,
+    role: str,
+    absent: str = "is in neither mdata.obs nor the RNA modality's .obs",
+) -> np.ndarray:
+    """``obs[labels_key]`` as strings, checked to exist and to have no missing values.
+
+    ``absent`` says, in the error message, where the column was looked for.
+    """
+    if labels_key not in obs.columns:
+        raise ValueError(
+            f"{role}: labels_key {labels_key!r} {absent} (columns: "
+            f"{sorted(map(str, obs.columns))}). "
+            "Pass the column that holds the cell types, e.g. labels_key='cell_type'."
+        )
+    labels = obs[labels_key]
+    n_missing = int(labels.isna().sum())
+    if n_missing:
+        raise ValueError(
+            f"{role}: {n_missing} of {len(labels)} cells have no {labels_key!r} label (NaN). "
+            f"Drop them first, e.g. mdata = mdata[mdata.obs[{labels_key!r}].notna()].copy()."
+        )
+    return labels.astype(str).to_numpy()
 
 
 def _positions(available: pd.Index, requested, what: str) -> np.ndarray:
