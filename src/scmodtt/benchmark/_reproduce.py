@@ -129,12 +129,6 @@ def reproduce_commands(runs: pd.DataFrame, metadata: dict, out: str | Path) -> l
 def reproduce_notes(runs: pd.DataFrame, metadata: dict) -> list[str]:
     """What :func:`reproduce_commands` cannot say: seed lists, dropped labels, missing metadata."""
     notes = []
-    used = seeds(runs)
-    if used != list(range(len(used))):
-        notes.append(
-            f"the CLI runs seeds 0…n−1; these rows have seeds {used}: use "
-            f"`scmodtt.benchmark.run(seeds={used}, ...)`"
-        )
     if metadata.get("dropped_labels") and "min_cells_per_label" not in metadata:
         notes.append(
             "labels were dropped: pass the same `--min-cells-per-label` / `--exclude-labels`"
