@@ -9,7 +9,7 @@ from pathlib import Path
 from ._run import DEFAULT_MODELS
 from ._zoo import models_help, module_method_models, sized_models
 
-#: Named settings; ``quick`` is the README's main job (about 6 minutes on 2 idle CPU cores): MODTT-tt
+#: Named settings; ``quick`` is the README's main job (about 6 minutes on 2 idle cores): MODTT-tt
 #: at its defaults (early stopping converges within ~50 epochs on REAP-seq) beside scVI and totalVI
 #: capped at the same 50 epochs, which is short for their 400-epoch KL warm-up (the published
 #: benchmark trains every model on its own schedule).
