@@ -73,8 +73,8 @@ def test_speed_summary_takes_medians_and_ratios():
     assert summary.loc[("a", "default"), "median_epoch_s_ratio_to_totalvi"] == 0.5
     assert summary.loc[("a", "default"), "peak_rss_mib_ratio_to_totalvi"] == 0.6
     table = speed_table(pd.concat({"hvg2000": summary}, names=["features"]))
-    assert "| hvg2000 | a | default | 10 | 2.000 | 0.50 | 60 | 0.60 | 2,000 |" in table
-    assert "| hvg2000 | totalvi | default | 100 | 4.000 | 1.00 | 100 | 1.00 | — |" in table
+    assert "| hvg2000 | a | default | 10 | 2.000 | 0.50 | 6 | 0.60 | 2,000 |" in table
+    assert "| hvg2000 | totalvi | default | 100 | 4.000 | 1.00 | 10 | 1.00 | — |" in table
 
 
 def test_cli_speed_task_settings():
