@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from scmodtt.benchmark import MODELS
-from scmodtt.benchmark._report import summarize
+from scmodtt.benchmark._summary import summarize
 
 COLUMNS = {
     "cond_r": ("cond_r ↑", 3),

@@ -152,7 +152,7 @@ def _parser() -> argparse.ArgumentParser:
 def _speed_main(args) -> None:
     from . import SPEED_MODELS, speed
 
-    summary = speed(
+    speed(
         data=args.data or "reapseq_pbmc",
         out=args.out,
         models=args.models.split(",") if args.models else SPEED_MODELS,
@@ -164,7 +164,6 @@ def _speed_main(args) -> None:
         threads=args.threads,
     )
     print((args.out / "speed.md").read_text())
-    return summary
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -52,8 +52,7 @@ def main(argv: list[str]) -> None:
     if is_modtt and n_cells:
         # The flow's quality does not change its cost: one epoch makes it samplable.
         model.fit_flow_prior(max_epochs=1, progress=False)
-        labels = model.adata_manager.get_state_registry("labels").categorical_mapping
-        per_label = max(1, n_cells // len(labels))
+        per_label = max(1, n_cells // len(model._known_labels()))
         model.sample(n_per_label=min(per_label, 100), seed=0)  # warm-up
         start = time.perf_counter()
         synthetic = model.sample(n_per_label=per_label, seed=1)

@@ -40,9 +40,11 @@ def sample_negative_binomial(
     Counts as floats, the shape of ``mu``; random numbers come from the global torch generator.
 
     """
+    # log θ on the per-feature θ, before broadcasting: one log per feature, not per entry.
+    log_theta = torch.log(theta)
     theta = theta.expand_as(mu)
     uniform = torch.rand_like(mu)
-    log_p0 = theta * (torch.log(theta) - torch.log(theta + mu))
+    log_p0 = theta * (log_theta - torch.log(theta + mu))
     counts = torch.zeros_like(mu)
     large = mu > INVERSE_CDF_MAX_MEAN
     if large.any():

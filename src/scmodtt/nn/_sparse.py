@@ -61,11 +61,6 @@ class SparsePattern(nn.Module):
     def _buffer(self, name: str, value: torch.Tensor) -> None:
         self.register_buffer(name, value, persistent=False)
 
-    @property
-    def nnz(self) -> int:
-        """Number of entries."""
-        return self.col.numel()
-
     def matmul(self, values: torch.Tensor, dense: torch.Tensor) -> torch.Tensor:
         """``S @ dense`` for the sparse ``S`` with these ``values`` (given order), differentiable.
 
