@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from typing import Literal
 
@@ -26,6 +27,12 @@ from ..module._likelihoods import (
 )
 from ..module._priors import library_statistics, per_label_moments
 from ..nn import COUPLINGS
+from ._checkpoints import (
+    ResumableCheckpoint,
+    TrainingStateCallback,
+    checkpoint_split,
+    resolve_checkpoint,
+)
 from ._expression import ExpressionMixin
 from ._flow import FlowPriorMixin
 from ._membership import layout_from_memberships, read_membership, with_residual_module
@@ -344,6 +351,9 @@ class MODTT(
         flow_prior: bool = True,
         flow_kwargs: dict | None = None,
         plan_kwargs: dict | None = None,
+        checkpoint_dir: str | os.PathLike | None = None,
+        checkpoint_every_n_epochs: int = 1,
+        ckpt_path: str | os.PathLike | None = None,
         **trainer_kwargs,
     ):
         """Train the autoencoder (Adam, early stopping on the validation ELBO), then its flow prior.
@@ -379,9 +389,40 @@ class MODTT(
             Keyword arguments of :meth:`fit_flow_prior` (e.g. ``max_epochs``).
         plan_kwargs
             Keyword arguments of :class:`scvi.train.TrainingPlan`.
+        checkpoint_dir
+            Folder where Lightning writes ``last.ckpt``, the whole training state, every
+            ``checkpoint_every_n_epochs`` epochs (a
+            :class:`~lightning.pytorch.callbacks.ModelCheckpoint`): weights, the label prior's
+            moment-matched buffers, optimiser, epoch and step counters (hence the KL warm-up),
+            early stopping's state, the train/validation/test split, the random number generator
+            states and the history so far. ``None``: no checkpoints. (scvi-tools'
+            ``enable_checkpointing=True`` instead keeps the best model by validation loss as model
+            folders that :meth:`load` reads but that cannot resume training.)
+        checkpoint_every_n_epochs
+            Epochs between checkpoints in ``checkpoint_dir``.
+        ckpt_path
+            Resume an interrupted training from this checkpoint: a ``.ckpt`` file, or a
+            ``checkpoint_dir`` (``"last"``: this call's ``checkpoint_dir``). The model must be
+            built and set up as before on the same data; pass the same arguments (``max_epochs``
+            is the total, not the epochs left) and the same ``scvi.settings.seed``. Training then
+            continues from the next epoch on the checkpoint's data split and random states and
+            ends with the model an uninterrupted run would have trained; the flow prior is fitted
+            afterwards as usual.
         **trainer_kwargs
             Passed to :class:`scvi.train.Trainer` and Lightning (e.g. ``accelerator``,
-            ``enable_progress_bar``, ``check_val_every_n_epoch``).
+            ``devices``, ``strategy``, ``enable_progress_bar``, ``check_val_every_n_epoch``,
+            ``callbacks``). Several processes or GPUs: ``strategy="ddp"`` (or ``"ddp_spawn"``,
+            ``"ddp_notebook"``) with ``devices``; as scvi-tools documents, early stopping is then
+            turned off (with a warning) and the label prior is all-reduced over the processes so
+            that every rank holds the same model.
+
+        Examples
+        --------
+        >>> model.train(max_epochs=200, checkpoint_dir="modtt_checkpoints")
+        >>> # interrupted? In a new session, build the model as before, then:
+        >>> scvi.settings.seed = 0  # the seed of the interrupted run
+        >>> model = scmodtt.MODTT(mdata, coupling="tt")
+        >>> model.train(max_epochs=200, checkpoint_dir="modtt_checkpoints", ckpt_path="last")
 
         """
         # Another scvi-tools model set up on the same MuData rewrites the shared `_scvi_*`
@@ -399,6 +440,24 @@ class MODTT(
         if early_stopping:
             trainer_kwargs.setdefault("early_stopping_patience", early_stopping_patience)
             trainer_kwargs.setdefault("early_stopping_monitor", "elbo_validation")
+        datasplitter_kwargs = dict(trainer_kwargs.pop("datasplitter_kwargs", None) or {})
+        if ckpt_path is not None:
+            if os.fspath(ckpt_path) == "last":
+                if checkpoint_dir is None:
+                    raise ValueError(
+                        '`ckpt_path="last"` resumes from `checkpoint_dir`, which is not given; '
+                        "pass the folder or the `.ckpt` file of the interrupted training."
+                    )
+                ckpt_path = checkpoint_dir
+            checkpoint = resolve_checkpoint(ckpt_path)
+            split = checkpoint_split(checkpoint, self.adata.n_obs)
+            if split is not None:  # the interrupted run's cells, whatever the split arguments
+                datasplitter_kwargs["external_indexing"] = split
+            trainer_kwargs["ckpt_path"] = os.fspath(checkpoint)
+        # Random states, data split and history go into every Lightning checkpoint.
+        callbacks = [*(trainer_kwargs.pop("callbacks", None) or []), TrainingStateCallback()]
+        if checkpoint_dir is not None:
+            callbacks.append(ResumableCheckpoint(checkpoint_dir, checkpoint_every_n_epochs))
         # scvi-tools leaves the module in eval mode after training (and after the flow fit);
         # Lightning keeps modes as it finds them, so a second train() would start in eval mode.
         self.module.train()
@@ -408,7 +467,9 @@ class MODTT(
             validation_size=validation_size,
             batch_size=batch_size,
             early_stopping=early_stopping,
+            datasplitter_kwargs=datasplitter_kwargs or None,
             plan_kwargs=plan_kwargs,
+            callbacks=callbacks,
             **trainer_kwargs,
         )
         if flow_prior:
