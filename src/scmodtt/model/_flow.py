@@ -11,6 +11,7 @@ from typing import Literal
 import numpy as np
 import scvi
 import torch
+import torch.distributed as dist
 from scvi import REGISTRY_KEYS
 from scvi.module._constants import MODULE_KEYS
 
@@ -78,7 +79,10 @@ class FlowPriorMixin:
         seed
             Seed of the fit; default ``scvi.settings.seed``.
         progress
-            Show a progress bar; default ``scvi.settings.verbosity`` at INFO or more verbose.
+            Show a progress bar (one step per epoch, in ``scvi.settings.progress_bar_style``);
+            default: when ``scvi.settings.verbosity`` is ``INFO`` or more verbose.
+            :meth:`train` passes its ``enable_progress_bar``. Only the first process shows it
+            under distributed training.
         posterior
             ``"samples"``: a fresh ``z ~ q(z | x)`` per cell and epoch (the aggregate posterior,
             the default); ``"means"``: the posterior means only, as the benchmark's
@@ -106,6 +110,7 @@ class FlowPriorMixin:
             seed = scvi.settings.seed if scvi.settings.seed is not None else 0
         if progress is None:
             progress = scvi.settings.verbosity <= logging.INFO
+        progress = bool(progress) and _rank() == 0
         if max_epochs is None:
             max_epochs = default_flow_epochs(len(values), batch_size)
         flow = self.module.flow_prior
@@ -120,8 +125,9 @@ class FlowPriorMixin:
             label_dropout=label_dropout,
             min_cells_per_label=min_cells_per_label,
             seed=seed,
-            progress=bool(progress),
+            progress=progress,
         )
+        _synchronise_across_processes(flow)
         counts = np.bincount(labels.cpu().numpy(), minlength=flow.n_labels)
         skipped = self._known_labels()[(counts > 0) & ~flow.fitted_labels.cpu().numpy()]
         if self._labels_key() is not None and len(skipped):
@@ -158,3 +164,31 @@ class FlowPriorMixin:
             batches.append(tensors[REGISTRY_KEYS.BATCH_KEY].reshape(-1).long().cpu())
         device = self.module.flow_prior.centre.device
         return tuple(torch.cat(part).to(device) for part in (values, scales, labels, batches))
+
+
+def _rank() -> int:
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
+def _synchronise_across_processes(flow: torch.nn.Module) -> None:
+    """Copy the first process's fitted flow to every process of a distributed run.
+
+    After DDP training each process holds the same autoencoder (same weights, and the label
+    prior's all-reduced moments) and the same training cells, and the fit is seeded and starts
+    from seeded weights, so every process fits the same flow, at the same time: none waits for
+    another. The broadcast then makes them equal bit for bit, whatever kernels do not reproduce
+    exactly across devices (e.g. atomic additions in GPU embedding gradients). Under the spawn
+    and notebook strategies only the main process runs this, outside any process group.
+    """
+    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        return
+    # NCCL broadcasts from each process's own GPU (scvi-tools may leave every process's model on
+    # the first one after training), gloo from the CPU.
+    nccl = dist.get_backend() == "nccl"
+    device = torch.device("cuda", torch.cuda.current_device()) if nccl else torch.device("cpu")
+    for tensor in flow.state_dict().values():  # detached views of the flow's own tensors
+        # Booleans travel as bytes: not every backend broadcasts them.
+        dtype = torch.uint8 if tensor.dtype == torch.bool else tensor.dtype
+        message = tensor.to(device=device, dtype=dtype)
+        dist.broadcast(message, src=0)
+        tensor.copy_(message)

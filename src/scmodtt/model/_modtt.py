@@ -411,10 +411,12 @@ class MODTT(
         **trainer_kwargs
             Passed to :class:`scvi.train.Trainer` and Lightning (e.g. ``accelerator``,
             ``devices``, ``strategy``, ``enable_progress_bar``, ``check_val_every_n_epoch``,
-            ``callbacks``). Several processes or GPUs: ``strategy="ddp"`` (or ``"ddp_spawn"``,
-            ``"ddp_notebook"``) with ``devices``; as scvi-tools documents, early stopping is then
-            turned off (with a warning) and the label prior is all-reduced over the processes so
-            that every rank holds the same model.
+            ``callbacks``). Several processes or GPUs: ``devices`` with
+            ``strategy="ddp_find_unused_parameters_true"`` from a script or ``torchrun``,
+            ``"ddp_notebook_find_unused_parameters_true"`` in a notebook (``"ddp_spawn"`` cannot
+            pickle the MuData registry). As scvi-tools documents, early stopping is then turned
+            off (with a warning); the label prior's moments are summed over the processes and
+            the flow prior is broadcast from the first, so every process holds the same model.
 
         Examples
         --------

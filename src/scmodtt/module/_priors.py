@@ -26,6 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 import torch.distributed as dist
+from scvi.utils import track
 from torch import nn
 from torch.distributions import Normal
 
@@ -396,8 +397,6 @@ class ConditionalFlowPrior(nn.Module):
         The mean flow-matching loss of each epoch.
 
         """
-        from tqdm.auto import tqdm
-
         values = values.detach().float()
         scales = None if scales is None else scales.detach().float()
         labels, batches = labels.reshape(-1).long(), batches.reshape(-1).long()
@@ -426,8 +425,10 @@ class ConditionalFlowPrior(nn.Module):
             else torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
         )
         history = []
+        # scvi-tools' bar, in `scvi.settings.progress_bar_style` (one update per epoch).
+        epochs = track(range(max_epochs), description="Flow prior", disable=not progress)
         try:
-            for _ in tqdm(range(max_epochs), desc="flow prior", disable=not progress):
+            for _ in epochs:
                 order = torch.randperm(n, generator=generator, device=values.device)
                 total = 0.0
                 for start in range(0, n, batch_size):
@@ -449,6 +450,8 @@ class ConditionalFlowPrior(nn.Module):
                     schedule.step()
                     total += float(loss.detach()) * len(rows)
                 history.append(total / n)
+                if hasattr(epochs, "set_postfix"):  # tqdm: the epoch's loss
+                    epochs.set_postfix(loss=f"{history[-1]:.3g}", refresh=False)
         finally:
             self.requires_grad_(False)
             self.eval()

@@ -16,6 +16,8 @@ at an adjusted Rand index of only 0.06–0.08.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import fastcluster
 import numpy as np
 from scipy.cluster.hierarchy import fcluster
@@ -24,13 +26,17 @@ from scipy.cluster.hierarchy import fcluster
 _GRAM_BLOCK_ELEMENTS = 2**24
 
 
-def condensed_correlation_distances(standardized: np.ndarray) -> np.ndarray:
+def condensed_correlation_distances(
+    standardized: np.ndarray, progress: Callable[[int], None] | None = None
+) -> np.ndarray:
     """Condensed ``sqrt(2 (1 - r))`` between the columns of a standardized matrix.
 
     Parameters
     ----------
     standardized
         Cells × features with centred, unit-norm columns.
+    progress
+        Called with the number of features whose correlations are done, after each block.
 
     Returns
     -------
@@ -49,6 +55,8 @@ def condensed_correlation_distances(standardized: np.ndarray) -> np.ndarray:
             distances[offset : offset + n_features - row - 1] = block[
                 row - start, row - start + 1 :
             ]
+        if progress is not None:
+            progress(stop - start)
     np.subtract(1.0, distances, out=distances)
     distances *= 2.0
     # float32 rounding can give r slightly above 1 for identical features.
@@ -57,7 +65,9 @@ def condensed_correlation_distances(standardized: np.ndarray) -> np.ndarray:
     return distances
 
 
-def ward_labels(standardized: np.ndarray, n_clusters: int) -> np.ndarray:
+def ward_labels(
+    standardized: np.ndarray, n_clusters: int, progress: Callable[[int], None] | None = None
+) -> np.ndarray:
     """Cut the Ward tree of the columns of ``standardized`` into at most ``n_clusters`` clusters.
 
     Parameters
@@ -66,6 +76,8 @@ def ward_labels(standardized: np.ndarray, n_clusters: int) -> np.ndarray:
         Cells × features with centred, unit-norm columns.
     n_clusters
         Number of clusters, at most the number of features.
+    progress
+        Passed to :func:`condensed_correlation_distances` (``n_features - 1`` in all).
 
     Returns
     -------
@@ -77,7 +89,7 @@ def ward_labels(standardized: np.ndarray, n_clusters: int) -> np.ndarray:
         return np.arange(n_features)
     if n_clusters == 1:
         return np.zeros(n_features, dtype=np.int64)
-    distances = condensed_correlation_distances(standardized)
+    distances = condensed_correlation_distances(standardized, progress)
     tree = fastcluster.linkage(distances, method="ward", preserve_input=False)
     del distances  # scratch memory of fastcluster now
     labels = fcluster(tree, t=n_clusters, criterion="maxclust")
