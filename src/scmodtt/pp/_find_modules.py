@@ -387,75 +387,59 @@ def _ward_membership(
         description=f"find_modules {mod}: normalizing {adata.n_vars:,} {kind}",
         enabled=_show_progress(progress, adata.n_vars),
     ) as advance:
-        return _ward_membership_steps(
-            adata, is_rna, layer, selected, n_clusters, mod, advance, kind
-        )
+        counts = get_counts(adata, layer, mod)
+        rows = cell_rows(adata, selected, mod)
+        if not isinstance(rows, slice):
+            counts = counts[rows]
+        values = rna_normalized(counts, RNA_TARGET_SUM) if is_rna else protein_normalized(counts)
+        n_cells = values.shape[0]
+        standardized, varying = standardized_features(values)
+        del values
+        n_varying = int(varying.sum())
+        reason = "given"
+        if n_clusters is None:
+            n_clusters, reason = _default_n_modules(adata, varying, is_rna, mod)
+            if is_rna and n_clusters != DEFAULT_RNA_MODULES:
+                logger.warning("find_modules: %s.", reason)
+            else:
+                logger.info("find_modules: %s.", reason)
+        if n_varying < n_clusters:
+            raise ValueError(
+                f"Modality {mod!r} has {n_varying} features that vary across the {n_cells} "
+                f"selected cells, fewer than the {n_clusters} modules requested. Request fewer "
+                f"modules (`n_modules={{{mod!r}: ...}}`) or use more features or cells."
+            )
+        if n_varying < adata.n_vars:
+            constant = adata.var_names[~varying]
+            warnings.warn(
+                f"{constant.size} feature(s) of modality {mod!r} are constant across the "
+                f"{n_cells} selected cells (e.g. {list(constant[:5])}); they have no correlation "
+                f"and go to the residual module {residual_name(mod)!r}.",
+                UserWarning,
+                stacklevel=3,
+            )
+        advance(1 + adata.n_vars - n_varying, f"find_modules {mod}: correlations of {kind}")
+        linkage = f"find_modules {mod}: Ward linkage of {n_varying:,} {kind}"
+        rows_done = 0
 
+        def on_block(n_rows: int) -> None:  # once per block of ~1,000 features, not per feature
+            nonlocal rows_done
+            rows_done += n_rows
+            # After the last block of correlations, the bar names the linkage that follows.
+            advance(n_rows, linkage if rows_done >= n_varying - 1 else None)
 
-def _ward_membership_steps(
-    adata: AnnData,
-    is_rna: bool,
-    layer: str | None,
-    selected: pd.Index | None,
-    n_clusters: int | None,
-    mod: str,
-    advance: Callable[..., None],
-    kind: str,
-) -> tuple[pd.DataFrame, int, int, str]:
-    """:func:`_ward_membership`, reporting its steps to ``advance(n, description=None)``."""
-    counts = get_counts(adata, layer, mod)
-    rows = cell_rows(adata, selected, mod)
-    if not isinstance(rows, slice):
-        counts = counts[rows]
-    values = rna_normalized(counts, RNA_TARGET_SUM) if is_rna else protein_normalized(counts)
-    n_cells = values.shape[0]
-    standardized, varying = standardized_features(values)
-    del values
-    n_varying = int(varying.sum())
-    reason = "given"
-    if n_clusters is None:
-        n_clusters, reason = _default_n_modules(adata, varying, is_rna, mod)
-        if is_rna and n_clusters != DEFAULT_RNA_MODULES:
-            logger.warning("find_modules: %s.", reason)
-        else:
-            logger.info("find_modules: %s.", reason)
-    if n_varying < n_clusters:
-        raise ValueError(
-            f"Modality {mod!r} has {n_varying} features that vary across the {n_cells} selected "
-            f"cells, fewer than the {n_clusters} modules requested. Request fewer modules "
-            f"(`n_modules={{{mod!r}: ...}}`) or use more features or cells."
-        )
-    if n_varying < adata.n_vars:
-        constant = adata.var_names[~varying]
-        warnings.warn(
-            f"{constant.size} feature(s) of modality {mod!r} are constant across the {n_cells} "
-            f"selected cells (e.g. {list(constant[:5])}); they have no correlation and go to the "
-            f"residual module {residual_name(mod)!r}.",
-            UserWarning,
-            stacklevel=4,
-        )
-    advance(1 + adata.n_vars - n_varying, f"find_modules {mod}: correlations of {kind}")
-    linkage = f"find_modules {mod}: Ward linkage of {n_varying:,} {kind}"
-    rows_done = 0
-
-    def on_block(n_rows: int) -> None:  # once per block of ~1,000 features, not per feature
-        nonlocal rows_done
-        rows_done += n_rows
-        # After the last block of correlations, the bar names the linkage that follows.
-        advance(n_rows, linkage if rows_done >= n_varying - 1 else None)
-
-    labels = np.full(adata.n_vars, -1)
-    labels[varying] = ward_labels(standardized, n_clusters, on_block)
-    advance(advance.remaining)
-    n_found = int(labels.max()) + 1
-    if n_found < n_clusters:
-        warnings.warn(
-            f"Ward's tree of modality {mod!r} has tied merge heights: cut into {n_found} modules, "
-            f"not {n_clusters}.",
-            UserWarning,
-            stacklevel=4,
-        )
-    return membership_from_labels(adata.var_names, labels, mod), n_cells, n_clusters, reason
+        labels = np.full(adata.n_vars, -1)
+        labels[varying] = ward_labels(standardized, n_clusters, on_block)
+        advance(advance.remaining)
+        n_found = int(labels.max()) + 1
+        if n_found < n_clusters:
+            warnings.warn(
+                f"Ward's tree of modality {mod!r} has tied merge heights: cut into {n_found} "
+                f"modules, not {n_clusters}.",
+                UserWarning,
+                stacklevel=3,
+            )
+        return membership_from_labels(adata.var_names, labels, mod), n_cells, n_clusters, reason
 
 
 def _show_progress(progress: bool | None, n_features: int) -> bool:
