@@ -30,6 +30,14 @@ TRAIN_KWARGS = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _restore_scvi_seed():
+    """These tests set ``scvi.settings.seed``; later tests get the seed they had."""
+    seed = scvi.settings.seed
+    yield
+    scvi.settings.seed = seed
+
+
 class _Interrupt(Callback):
     """Fails at the start of epoch ``STOP_AT``, after ``STOP_AT`` finished epochs (a crash)."""
 

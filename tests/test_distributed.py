@@ -92,6 +92,14 @@ DDP_KWARGS = {
 RANK_TIMEOUT_S = 120
 
 
+@pytest.fixture(autouse=True)
+def _restore_scvi_seed():
+    """These tests set ``scvi.settings.seed``; later tests get the seed they had."""
+    seed = scvi.settings.seed
+    yield
+    scvi.settings.seed = seed
+
+
 def _registered_mdata(mdata_factory):
     mdata = mdata_factory()[:200].copy()
     scmodtt.MODTT.setup_mudata(
