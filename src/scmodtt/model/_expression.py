@@ -13,7 +13,7 @@ from mudata import MuData
 from scvi import REGISTRY_KEYS
 from scvi.module._constants import MODULE_KEYS
 
-from ..module._transforms import clr, log_library
+from ..module._transforms import log_library
 
 
 class ExpressionMixin:
@@ -67,7 +67,9 @@ class ExpressionMixin:
 
         RNA is the expected expression scaled to ``library_size`` counts per cell. Protein is the
         expected count at the cell's observed protein library (for ``"nbmixture"`` the foreground
-        signal with background removed, as in totalVI).
+        signal with background removed, as in totalVI). ADTs a cell's batch did not measure, and
+        every ADT of an RNA-only cell, are imputed: decoded from the cell's latent code, an
+        RNA-only cell's at the reference cells' mean protein library.
 
         Parameters
         ----------
@@ -133,18 +135,19 @@ class ExpressionMixin:
         """
         x, y = tensors[REGISTRY_KEYS.X_KEY], tensors[REGISTRY_KEYS.PROTEIN_EXP_KEY]
         rna_library = torch.full_like(log_library(x), float(np.log(library_size)))
+        protein_library, protein_centre = self.module.protein_libraries(y)
         z_draws = z if z.ndim == 3 else z.unsqueeze(0)
         rna_total, protein_total = 0.0, 0.0
         for z_draw in z_draws:
             outputs = self.module.generative(
-                z_draw, rna_library, log_library(y), batch_index, tensors[REGISTRY_KEYS.LABELS_KEY]
+                z_draw, rna_library, protein_library, batch_index, tensors[REGISTRY_KEYS.LABELS_KEY]
             )
             rna = self.module.gene_likelihood.expected_value(outputs[MODULE_KEYS.PX_KEY])
             protein = self.module.protein_likelihood.expected_value(outputs["py"])
             if not self.module.gene_likelihood.is_count:
                 rna = torch.expm1(rna).clamp(min=0.0) * library_size / 1e4
             if not self.module.protein_likelihood.is_count:
-                protein = torch.expm1(protein + clr(y)[1]).clamp(min=0.0)
+                protein = torch.expm1(protein + protein_centre).clamp(min=0.0)
             rna_total, protein_total = rna_total + rna, protein_total + protein
         return rna_total / len(z_draws), protein_total / len(z_draws)
 

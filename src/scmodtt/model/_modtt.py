@@ -9,6 +9,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+import torch
 from mudata import MuData
 from scvi import REGISTRY_KEYS
 from scvi.data import AnnDataManager, fields
@@ -36,7 +37,9 @@ from ._checkpoints import (
 from ._expression import ExpressionMixin
 from ._flow import FlowPriorMixin
 from ._membership import layout_from_memberships, read_membership, with_residual_module
+from ._modalities import measured_proteins
 from ._parameters import parameter_counts
+from ._query import QueryMixin
 from ._synthetic import SyntheticCellsMixin
 from ._validation import (
     check_counts,
@@ -53,6 +56,7 @@ _MODALITY_ROLES = {"rna_layer": "RNA counts", "protein_layer": "protein (ADT) co
 
 
 class MODTT(
+    QueryMixin,
     FlowPriorMixin,
     SyntheticCellsMixin,
     ExpressionMixin,
@@ -111,6 +115,20 @@ class MODTT(
         Width and number of residual blocks of the velocity field of the conditional flow prior
         over ``(z, log library sizes)`` that :meth:`sample` draws from (fitted by :meth:`train`,
         see :meth:`fit_flow_prior`).
+    protein_dropout
+        Probability that a training cell's ADTs are hidden from the encoder (modality dropout), so
+        that the encoder also learns to place cells from RNA alone. Set it (e.g. ``0.25``) for a
+        reference that will map or impute RNA-only data; cells and batches without ADTs (see
+        below) train and map either way.
+    adapter_rank
+        Rank of the token adapter of a query model (set by :meth:`load_query_data`).
+
+    Notes
+    -----
+    Missing proteins: an ADT with no counts in a whole batch is treated as unmeasured in that
+    batch, and a cell with no ADT counts at all as an RNA-only cell; unmeasured ADTs are left out
+    of the protein likelihood and hidden from the encoder, and :meth:`get_normalized_expression`
+    imputes them.
 
     Examples
     --------
@@ -146,6 +164,8 @@ class MODTT(
         module_membership: dict[str, pd.DataFrame] | None = None,
         flow_n_hidden: int = 128,
         flow_n_layers: int = 3,
+        protein_dropout: float = 0.0,
+        adapter_rank: int = 0,
     ):
         super().__init__(adata)
         _check_choice("architecture", architecture, ("modular", "flat"))
@@ -207,6 +227,20 @@ class MODTT(
             ),
             flow_n_hidden=flow_n_hidden,
             flow_n_layers=flow_n_layers,
+            protein_observed=measured_proteins(
+                protein_counts,
+                self.adata_manager.get_from_registry(REGISTRY_KEYS.BATCH_KEY),
+                self.summary_stats.n_batch,
+                self._category_mapping(REGISTRY_KEYS.BATCH_KEY),
+                protein_mod,
+            ),
+            protein_dropout=protein_dropout,
+            adapter_rank=adapter_rank,
+        )
+        batch_codes = np.asarray(self.adata_manager.get_from_registry(REGISTRY_KEYS.BATCH_KEY))
+        self.module.trained_batches.copy_(
+            torch.as_tensor(np.bincount(batch_codes.ravel(), minlength=self.summary_stats.n_batch))
+            > 0
         )
         counts = self.parameter_counts()
         shape = (
@@ -385,6 +419,7 @@ class MODTT(
             that early stopping and :meth:`get_elbo` report always weighs the KL term fully.
         flow_prior
             Fit the conditional flow prior after the autoencoder (default of :meth:`sample`).
+            A query model (:meth:`load_query_data`) keeps the reference's and skips this.
         flow_kwargs
             Keyword arguments of :meth:`fit_flow_prior` (e.g. ``max_epochs``).
         plan_kwargs
@@ -433,6 +468,8 @@ class MODTT(
         if not 0.0 <= max_kl_weight <= 1.0:
             raise ValueError(f"`max_kl_weight` must be between 0 and 1, got {max_kl_weight!r}.")
         plan_kwargs = {
+            # A query model's frozen weights stay exactly the reference's only without decay.
+            **({"weight_decay": 0.0} if self.is_query_model else {}),
             "lr": lr,
             "optimizer": "Adam",
             "n_epochs_kl_warmup": n_epochs_kl_warmup,
@@ -474,7 +511,7 @@ class MODTT(
             callbacks=callbacks,
             **trainer_kwargs,
         )
-        if flow_prior:
+        if flow_prior and not self.is_query_model:  # a query model keeps the reference's flow
             flow_kwargs = dict(flow_kwargs or {})
             flow_kwargs.setdefault("progress", trainer_kwargs.get("enable_progress_bar"))
             self.fit_flow_prior(**flow_kwargs)

@@ -10,6 +10,7 @@ from torch import nn
 # (buffers), not trained.
 _PARTS = {
     "module encoders": ("module_encoder",),
+    "token adapter": ("token_adapter",),
     "encoder coupling": ("encoder_coupling",),
     "encoder hidden": ("encoder_body",),
     "bottleneck": ("encoder_head", "decoder_input", "decoder_body"),
@@ -23,12 +24,16 @@ def _trainable(part: nn.Module) -> int:
     return sum(p.numel() for p in part.parameters() if p.requires_grad)
 
 
+def _has(module: nn.Module, name: str) -> bool:
+    return getattr(module, name, None) is not None
+
+
 def parameter_counts(module: nn.Module) -> pd.Series:
     """Trainable parameters per part of ``module`` and their ``total``."""
     counts = {
-        part: sum(_trainable(getattr(module, name)) for name in names if hasattr(module, name))
+        part: sum(_trainable(getattr(module, name)) for name in names if _has(module, name))
         for part, names in _PARTS.items()
-        if any(hasattr(module, name) for name in names)
+        if any(_has(module, name) for name in names)
     }
     if module.architecture == "flat":
         counts = {

@@ -180,7 +180,14 @@ class SyntheticCellsMixin:
 
     # ------------------------------------------------------------------ helpers
     def _known_labels(self) -> np.ndarray:
-        return self._category_mapping(REGISTRY_KEYS.LABELS_KEY)
+        """Labels the model (a query model: its reference) was trained on; their codes lead."""
+        mapping = self._category_mapping(REGISTRY_KEYS.LABELS_KEY)
+        return mapping[: int(self.module.known_labels.sum())]
+
+    def _reference_label_codes(self) -> np.ndarray:
+        """A query model's default labels: the reference's, those its flow was fitted on."""
+        fitted = self.module.flow_prior.fitted_labels.cpu().numpy()[: len(self._known_labels())]
+        return np.flatnonzero(fitted) if fitted.any() else np.arange(len(fitted))
 
     def _codes_of(self, labels: Sequence[str]) -> np.ndarray:
         known = self._known_labels()
@@ -203,7 +210,11 @@ class SyntheticCellsMixin:
         if labels is None:
             # Only labels with training cells: an unused category of the label column has no
             # fitted prior to draw from.
-            trained = np.unique(self._label_codes())
+            trained = (
+                self._reference_label_codes()
+                if self.is_query_model
+                else np.unique(self._label_codes())
+            )
             labels = list(self._known_labels()[trained])
         if isinstance(labels, str):
             labels = [labels]

@@ -13,7 +13,7 @@ from scvi.module.base import BaseModuleClass, LossOutput, auto_move_data
 from torch import nn
 from torch.distributions import Normal, kl_divergence
 
-from ..nn import ModularDecoder, ModularEncoder, TokenCoupling
+from ..nn import ModularDecoder, ModularEncoder, TokenAdapter, TokenCoupling
 from ._likelihoods import FeatureLikelihood
 from ._priors import (
     LIBRARY_STAT_KEYS,
@@ -23,7 +23,7 @@ from ._priors import (
     library_statistics_torch,
 )
 from ._sampling import sample_negative_binomial
-from ._transforms import clr, log1p_normalize, log_library, normalized_to_counts
+from ._transforms import clr, log1p_normalize, log_library, masked_clr, normalized_to_counts
 
 ARCHITECTURES = ("modular", "flat")
 PRIORS = ("flow", "gaussian")
@@ -88,6 +88,16 @@ class MODTTVAE(BaseModuleClass):
         Width and depth of the velocity field of the conditional flow prior over
         ``(z, library statistics)`` (see :class:`~scmodtt.module._priors.ConditionalFlowPrior`),
         fitted after the autoencoder.
+    protein_observed
+        ``(n_batch, n_proteins)`` booleans: which ADTs each batch measured. Unmeasured ADTs, and
+        every ADT of a cell with no ADT counts at all (an RNA-only cell), are left out of the
+        protein likelihood and hidden from the encoder. ``None``: every ADT in every batch.
+    protein_dropout
+        Probability that training hides a cell's ADTs from the encoder (modality dropout), so that
+        the encoder learns to place RNA-only cells; the likelihood still scores the hidden ADTs.
+    adapter_rank
+        Rank of a :class:`~scmodtt.nn.TokenAdapter` on the encoder's module tokens, applied to
+        cells of the batches in ``adapted_batches`` (query mapping); 0: no adapter.
 
     """
 
@@ -115,8 +125,18 @@ class MODTTVAE(BaseModuleClass):
         initial_output_bias: dict[str, np.ndarray] | None = None,
         flow_n_hidden: int = 128,
         flow_n_layers: int = 3,
+        protein_observed: np.ndarray | None = None,
+        protein_dropout: float = 0.0,
+        adapter_rank: int = 0,
     ):
         super().__init__()
+        if not 0.0 <= protein_dropout < 1.0:
+            raise ValueError(f"`protein_dropout` must be in [0, 1), got {protein_dropout!r}.")
+        if adapter_rank and architecture != "modular":
+            raise ValueError(
+                "Adapters act on module tokens: use `architecture='modular'` or `adapter_rank=0`."
+            )
+        self.protein_dropout = protein_dropout
         if architecture not in ARCHITECTURES:
             raise ValueError(
                 f"`architecture` must be one of {ARCHITECTURES}, got {architecture!r}."
@@ -174,6 +194,23 @@ class MODTTVAE(BaseModuleClass):
         if initial_output_bias is not None:
             self._set_output_bias(initial_output_bias)
 
+        observed = (
+            torch.ones(n_batch, n_proteins, dtype=torch.bool)
+            if protein_observed is None
+            else torch.as_tensor(np.asarray(protein_observed), dtype=torch.bool)
+        )
+        self.register_buffer("protein_observed", observed)
+        # Query mapping (see `MODTT.load_query_data`): labels the reference was trained on, batches
+        # whose cells go through the adapter, and priors frozen at the reference's.
+        self.register_buffer("known_labels", torch.ones(n_labels, dtype=torch.bool))
+        self.register_buffer("adapted_batches", torch.zeros(n_batch, dtype=torch.bool))
+        self.register_buffer("priors_frozen", torch.tensor(False))
+        # Batches with training cells; a query model trains the decoder columns of the others.
+        self.register_buffer("trained_batches", torch.ones(n_batch, dtype=torch.bool))
+        self.token_adapter = (
+            TokenAdapter(n_modules, module_dim, adapter_rank) if adapter_rank else None
+        )
+
         # Without labels the label prior stays N(0, I).
         self.label_prior = LabelGaussianPrior(n_labels if use_label_prior else 1, n_latent)
         self.library_prior = (
@@ -198,18 +235,57 @@ class MODTTVAE(BaseModuleClass):
             decoder.bias.view(-1, n_features)[0] = values
 
     # ------------------------------------------------------------------ encoder / decoder bodies
-    def _normalized_inputs(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return torch.cat([log1p_normalize(x), clr(y)[0]], dim=-1)
+    def protein_mask(self, y: torch.Tensor, batch_index: torch.Tensor) -> torch.Tensor | None:
+        """Which ADT counts were measured, ``(n, n_proteins)``; ``None`` when all were."""
+        measured = self.protein_observed[batch_index.reshape(-1).long()]
+        mask = measured & (y.sum(-1, keepdim=True) > 0)
+        return None if bool(mask.all()) else mask
 
-    def encode_tokens(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Per-module embeddings ``(n, M, d_e)`` before coupling (modular architecture)."""
-        return torch.relu(self.module_encoder(self._normalized_inputs(x, y)))
+    def _encoder_protein_mask(self, y, batch_index) -> torch.Tensor | None:
+        """The ADTs the encoder sees: measured ones, minus a cell's ADTs under modality dropout."""
+        mask = self.protein_mask(y, batch_index)
+        if self.training and self.protein_dropout > 0:
+            kept = torch.rand(y.shape[0], 1, device=y.device) >= self.protein_dropout
+            mask = kept if mask is None else mask & kept
+        return mask
 
-    def _encode(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def protein_libraries(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Log ADT library and CLR centre ``(n, 1)`` each, to decode a cell's proteins at.
+
+        A cell's own, or for a cell with no ADT counts (RNA-only) the reference cells' mean over
+        labels, so that imputed proteins come out on the scale of measured ones.
+        """
+        library, centre = log_library(y), clr(y)[1]
+        without = y.sum(-1, keepdim=True) == 0
+        if bool(without.any()):
+            stats = self.library_prior.stats[self.known_labels]
+            library = torch.where(without, stats[:, 1, 0].mean(), library)
+            centre = torch.where(without, stats[:, 2, 0].mean(), centre)
+        return library, centre
+
+    def _normalized_inputs(self, x, y, protein_mask=None) -> torch.Tensor:
+        protein = clr(y)[0] if protein_mask is None else masked_clr(y, protein_mask)
+        return torch.cat([log1p_normalize(x), protein], dim=-1)
+
+    def encode_tokens(self, x, y, batch_index=None, protein_mask=None) -> torch.Tensor:
+        """Per-module embeddings ``(n, M, d_e)`` before coupling (modular architecture).
+
+        Unmeasured ADTs (``protein_mask``) are hidden; cells of adapted (query) batches go through
+        the token adapter.
+        """
+        tokens = torch.relu(self.module_encoder(self._normalized_inputs(x, y, protein_mask)))
+        if self.token_adapter is not None and batch_index is not None:
+            gate = self.adapted_batches[batch_index.reshape(-1).long()]
+            tokens = self.token_adapter(tokens, gate)
+        return tokens
+
+    def _encode(self, x, y, batch_index=None, protein_mask=None) -> torch.Tensor:
         if self.architecture == "modular":
-            tokens = torch.relu(self.encoder_coupling(self.encode_tokens(x, y)))
+            tokens = self.encode_tokens(x, y, batch_index, protein_mask)
+            tokens = torch.relu(self.encoder_coupling(tokens))
             return self.encoder_head(tokens.flatten(1))
-        return self.encoder_head(self.encoder_body(self._normalized_inputs(x, y)))
+        inputs = self._normalized_inputs(x, y, protein_mask)
+        return self.encoder_head(self.encoder_body(inputs))
 
     def _decode(
         self, z: torch.Tensor, batch_index: torch.Tensor
@@ -244,6 +320,7 @@ class MODTTVAE(BaseModuleClass):
         return {
             "x": tensors[REGISTRY_KEYS.X_KEY],
             "y": tensors[REGISTRY_KEYS.PROTEIN_EXP_KEY],
+            "batch_index": tensors[REGISTRY_KEYS.BATCH_KEY],
         }
 
     def _get_generative_input(self, tensors: dict, inference_outputs: dict, **kwargs) -> dict:
@@ -256,9 +333,20 @@ class MODTTVAE(BaseModuleClass):
         }
 
     @auto_move_data
-    def inference(self, x: torch.Tensor, y: torch.Tensor, n_samples: int = 1) -> dict:
-        """Posterior ``q(z | x, y)``, a sample ``z`` and the observed library sizes."""
-        z_mean, z_log_var = self._encode(x, y).chunk(2, dim=-1)
+    def inference(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        batch_index: torch.Tensor | None = None,
+        n_samples: int = 1,
+    ) -> dict:
+        """Posterior ``q(z | x, y)``, a sample ``z`` and the observed library sizes.
+
+        ``batch_index`` tells which ADTs each cell's batch measured (and which cells the query
+        adapter acts on); ``None`` treats every ADT as measured.
+        """
+        protein_mask = None if batch_index is None else self._encoder_protein_mask(y, batch_index)
+        z_mean, z_log_var = self._encode(x, y, batch_index, protein_mask).chunk(2, dim=-1)
         qz = Normal(z_mean, torch.exp(0.5 * z_log_var.clamp(-12.0, 12.0)) + 1e-4)
         z = qz.rsample() if n_samples == 1 else qz.rsample((n_samples,))
         return {
@@ -309,15 +397,24 @@ class MODTTVAE(BaseModuleClass):
         rna, protein = self._observed_values(tensors)
         rna_nll = -generative_outputs[MODULE_KEYS.PX_KEY].log_prob(rna)
         protein_nll = -generative_outputs["py"].log_prob(protein)
+        mask = self.protein_mask(
+            tensors[REGISTRY_KEYS.PROTEIN_EXP_KEY], tensors[REGISTRY_KEYS.BATCH_KEY]
+        )
+        if mask is not None:  # unmeasured ADTs carry no likelihood
+            protein_nll = protein_nll * mask
         if self.balance_modalities:
             scale = (self.n_genes + self.n_proteins) / 2.0
-            rna_loss, protein_loss = scale * rna_nll.mean(-1), scale * protein_nll.mean(-1)
+            n_measured = self.n_proteins if mask is None else mask.sum(-1).clamp(min=1)
+            rna_loss = scale * rna_nll.mean(-1)
+            protein_loss = scale * protein_nll.sum(-1) / n_measured
         else:
             rna_loss, protein_loss = rna_nll.sum(-1), protein_nll.sum(-1)
         qz = inference_outputs[MODULE_KEYS.QZ_KEY]
-        if self.training and self.use_label_prior:
-            self.label_prior.update(qz, tensors[REGISTRY_KEYS.LABELS_KEY])
-        pz = self.prior(tensors[REGISTRY_KEYS.LABELS_KEY], qz.loc.shape[0])
+        labels = self._prior_labels(qz, tensors[REGISTRY_KEYS.LABELS_KEY])
+        if self.training and self.use_label_prior and not bool(self.priors_frozen):
+            known = self.known_labels[tensors[REGISTRY_KEYS.LABELS_KEY].reshape(-1).long()]
+            self.label_prior.update(Normal(qz.loc[known], qz.scale[known]), labels[known])
+        pz = self.prior(labels, qz.loc.shape[0])
         kl_z = kl_divergence(qz, pz).sum(-1)
         loss = torch.mean(rna_loss + protein_loss + kl_weight * kl_z)
         return LossOutput(
@@ -328,6 +425,24 @@ class MODTTVAE(BaseModuleClass):
             },
             kl_local={MODULE_KEYS.KL_Z_KEY: kl_z},
         )
+
+    def _prior_labels(self, qz: Normal, label_index: torch.Tensor) -> torch.Tensor:
+        """Label codes for the KL term: labels unknown to the reference take their closest prior.
+
+        A query cell whose label the reference never saw (or an unlabelled one) is scored against
+        the known label's Gaussian under which its posterior mean is most likely; its own label
+        code is kept unchanged everywhere else.
+        """
+        labels = label_index.reshape(-1).long()
+        if not self.use_label_prior:
+            return labels
+        known = self.known_labels[labels]
+        if bool(known.all()):
+            return labels
+        prior = self.label_prior
+        log_density = Normal(prior.mean, prior.log_scale.exp()).log_prob(qz.loc[:, None]).sum(-1)
+        log_density = log_density.masked_fill(~self.known_labels, -torch.inf)
+        return torch.where(known, labels, log_density.argmax(-1))
 
     # ------------------------------------------------------------------ generation
     def library_statistics(self, tensors: dict) -> torch.Tensor:

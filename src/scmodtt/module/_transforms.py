@@ -28,6 +28,14 @@ def clr(counts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return logged - centre, centre
 
 
+def masked_clr(counts: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Centred log-ratio over the measured entries only; unmeasured entries are 0."""
+    mask = mask.to(counts.dtype)
+    logged = torch.log1p(counts) * mask
+    centre = logged.sum(dim=-1, keepdim=True) / mask.sum(dim=-1, keepdim=True).clamp(min=1.0)
+    return (logged - centre) * mask
+
+
 def normalized_to_counts(
     rna_values: torch.Tensor,
     protein_values: torch.Tensor,
