@@ -10,7 +10,7 @@ PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check 
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PIP_INSTALL) -e ".[test,doc,dev]"
+	$(PIP_INSTALL) -e ".[test,doc,dev,transfer]"
 	touch $(STAMP)
 
 install: $(STAMP)

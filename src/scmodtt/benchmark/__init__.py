@@ -20,6 +20,7 @@ from ._run import DEFAULT_MODELS, run
 from ._speed import SPEED_MODELS, measure_training_speed, speed
 from ._stats import paired_differences
 from ._timing import EpochTimer
+from ._transfer import TRANSFER_METHODS, transfer
 from ._zoo import MODELS, ModelSpec, build_model
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "MODELS",
     "PROTOCOLS",
     "SPEED_MODELS",
+    "TRANSFER_METHODS",
     "BudgetSolver",
     "EpochTimer",
     "ModelSpec",
@@ -41,5 +43,6 @@ __all__ = [
     "parse_budget",
     "run",
     "speed",
+    "transfer",
     "write_report",
 ]

@@ -75,11 +75,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--task",
-        choices=("generation", "speed"),
+        choices=("generation", "speed", "transfer"),
         default="generation",
         help="generation: the quality benchmark (default); speed: seconds per epoch, memory and "
         "sample speed of every model in fresh processes (--models, --budgets, --repeats, "
-        "--timed-epochs, --threads, --feature-sets, --out)",
+        "--timed-epochs, --threads, --feature-sets, --out); transfer: query mapping, label "
+        "transfer and protein imputation of a held-out batch (--data, --batch-key, "
+        "--query-batch, --seeds, --models, --exclude-labels, --max-epochs, --out)",
     )
     parser.add_argument(
         "--preset", choices=sorted(PRESETS), help="named settings; other flags override them"
@@ -146,7 +148,31 @@ def _parser() -> argparse.ArgumentParser:
     speed.add_argument(
         "--feature-sets", default="hvg2000,whole", help="hvg2000 and/or whole (transcriptome)"
     )
+    transfer = parser.add_argument_group("transfer task")
+    transfer.add_argument("--query-batch", help="the held-out batch (default: the last one)")
+    transfer.add_argument("--query-epochs", type=int, default=200, help="query mapping epochs")
     return parser
+
+
+def _transfer_main(args) -> None:
+    from . import TRANSFER_METHODS, transfer
+
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("scmodtt.benchmark._transfer").setLevel(logging.INFO)
+    transfer(
+        data=args.data or "reapseq_pbmc",
+        labels_key=args.labels_key,
+        batch_key=args.batch_key or "sample",
+        query_batch=args.query_batch,
+        seeds=args.seeds if args.seeds is not None else 3,
+        methods=args.models.split(",") if args.models else TRANSFER_METHODS,
+        exclude_labels=[x for x in (args.exclude_labels or "").split(",") if x],
+        max_epochs=args.max_epochs,
+        query_epochs=args.query_epochs,
+        flow_max_epochs=args.flow_max_epochs,
+        out=args.out,
+    )
+    print((args.out / "transfer.md").read_text())
 
 
 def _speed_main(args) -> None:
@@ -171,6 +197,9 @@ def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     if args.task == "speed":
         _speed_main(args)
+        return
+    if args.task == "transfer":
+        _transfer_main(args)
         return
     settings = dict(PRESETS.get(args.preset, {}))
     for key in (
