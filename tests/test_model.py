@@ -476,7 +476,9 @@ def test_get_normalized_expression_transform_batch(trained_model):
 def test_posterior_predictive_sample(trained_model, n_samples):
     mdata = trained_model.adata
     indices = np.arange(20)
-    rna, protein = trained_model.posterior_predictive_sample(indices=indices, n_samples=n_samples)
+    draws = trained_model.posterior_predictive_sample(indices=indices, n_samples=n_samples)
+    assert list(draws) == [RNA_MOD, PROTEIN_MOD]  # keyed by modality, as totalVI's
+    rna, protein = draws.values()
     tail = () if n_samples == 1 else (n_samples,)
     assert rna.shape == (len(indices), mdata[RNA_MOD].n_vars, *tail)
     assert protein.shape == (len(indices), mdata[PROTEIN_MOD].n_vars, *tail)

@@ -158,22 +158,76 @@ class ExpressionMixin:
         indices: Sequence[int] | None = None,
         n_samples: int = 1,
         batch_size: int | None = None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Draw counts from the posterior predictive ``p(x̂ | x)`` of observed cells.
+        gene_list: Sequence[str] | None = None,
+        protein_list: Sequence[str] | None = None,
+    ) -> dict[str, np.ndarray]:
+        r"""Draw counts from the posterior predictive :math:`p(\hat{x}, \hat{y} \mid x, y)`.
+
+        For each cell, ``z`` is drawn from its posterior ``q(z | x, y)``, decoded at the cell's
+        own batch, label and observed libraries, and RNA and ADT counts are drawn from the
+        model's likelihoods. The output follows
+        :meth:`scvi.model.TOTALVI.posterior_predictive_sample`: one array per modality, keyed by
+        the MuData modality names, so that :class:`scvi.criticism.PosteriorPredictiveCheck` runs
+        on either modality (its ``modality`` argument picks the entry).
+
+        Parameters
+        ----------
+        adata
+            MuData registered like the training data (default: the training data).
+        indices
+            Cells to use (default: all).
+        n_samples
+            Posterior predictive draws per cell.
+        batch_size
+            Cells per mini-batch (default: ``scvi.settings.batch_size``).
+        gene_list
+            Genes to keep (default: all), in the order of the registered genes.
+        protein_list
+            Proteins to keep (default: all), in the order of the registered proteins.
 
         Returns
         -------
-        ``(rna, protein)`` count arrays of shape ``(n_cells, n_features)``, or
-        ``(n_cells, n_features, n_samples)`` when ``n_samples > 1``.
+        ``{rna_modality: rna, protein_modality: protein}``: count arrays of shape
+        ``(n_cells, n_features)`` when ``n_samples == 1``, else
+        ``(n_cells, n_features, n_samples)``, RNA first.
+
+        Examples
+        --------
+        >>> draws = model.posterior_predictive_sample(indices=np.arange(100), n_samples=10)
+        >>> rna, protein = draws.values()  # (100, n_genes, 10) and (100, n_proteins, 10)
+
+        Posterior predictive checks of each modality with scvi-tools:
+
+        >>> from scvi.criticism import PosteriorPredictiveCheck
+        >>> ppc = PosteriorPredictiveCheck(mdata, {"MODTT": model}, n_samples=10, modality="prot")
+        >>> ppc.coefficient_of_variation("features")
+        >>> ppc.metrics["cv_cell"]
 
         """
         adata = self._validate_anndata(adata)
+        rna_mod, protein_mod = self._modality_names()
+        gene_mask = _feature_mask(adata[rna_mod].var_names, gene_list, "gene_list", rna_mod)
+        protein_mask = _feature_mask(
+            adata[protein_mod].var_names, protein_list, "protein_list", protein_mod
+        )
         rna_parts, protein_parts = [], []
         for tensors in self._make_data_loader(adata=adata, indices=indices, batch_size=batch_size):
             rna, protein = self.module.sample(tensors, n_samples=n_samples)
-            rna_parts.append(rna.cpu())
-            protein_parts.append(protein.cpu())
+            rna_parts.append(rna[:, gene_mask].cpu())
+            protein_parts.append(protein[:, protein_mask].cpu())
         rna, protein = torch.cat(rna_parts).numpy(), torch.cat(protein_parts).numpy()
         if n_samples == 1:
             rna, protein = rna[..., 0], protein[..., 0]
-        return rna, protein
+        return {rna_mod: rna, protein_mod: protein}
+
+
+def _feature_mask(
+    var_names: pd.Index, names: Sequence[str] | None, argument: str, mod_name: str
+) -> slice | np.ndarray:
+    """Positions of ``names`` among ``var_names`` (all features for ``None``)."""
+    if names is None:
+        return slice(None)
+    mask = var_names.isin(list(names))
+    if not mask.any():
+        raise ValueError(f"None of `{argument}` is among the features of modality {mod_name!r}.")
+    return np.flatnonzero(mask)
