@@ -256,6 +256,66 @@ def test_module_heatmap_refuses_missing_labels(trained_model, unlabelled_model):
         pl.module_heatmap(trained_model, modules=["no_such_module"], show=False)
 
 
+# ---------------------------------------------------------------------- module_coherence
+@pytest.fixture(scope="module")
+def coherence_reports():
+    """module_report of tiny_cite for Ward modules and for gene-set modules with a residual."""
+    mdata = scmodtt.datasets.tiny_cite()
+    scmodtt.pp.find_modules(mdata, n_modules={"rna": 6, "prot": 3}, key_added="ward")
+    genes = list(mdata["rna"].var_names)
+    gene_sets = {"first": genes[:20], "second": genes[20:45]}
+    scmodtt.pp.find_modules(
+        mdata, method="gene_sets", gene_sets=gene_sets, n_modules={"prot": 3}, key_added="sets"
+    )
+    return {key: scmodtt.pp.module_report(mdata, key=key, seed=0) for key in ("ward", "sets")}
+
+
+def test_module_coherence_draws_each_module_over_its_baseline(coherence_reports, tmp_path):
+    report = coherence_reports["ward"]
+    path = tmp_path / "coherence.png"
+    ax = pl.module_coherence(report, show=False, save=path)
+    assert _is_png(path)
+    baseline, modules = _offsets(ax)
+    genes = report[report["modality"] == "rna"].dropna()
+    assert len(modules) == len(genes) == 6
+    np.testing.assert_allclose(modules, genes[["size", "mean_within_r"]].to_numpy())
+    np.testing.assert_allclose(baseline, genes[["size", "random_mean_within_r"]].to_numpy())
+    assert ax.get_xscale() == "log" and ax.get_title() == "gene modules"
+    # Ward's tiny_cite gene modules: the small ones are far above their random baseline.
+    assert (modules[:, 1] - baseline[:, 1]).max() > 0.3
+
+    proteins = pl.module_coherence(report, modality="prot", logx=False, show=False)
+    assert len(_offsets(proteins)[1]) == (report["modality"] == "prot").sum()
+    assert proteins.get_xlabel() == "ADTs in module"
+
+
+def test_module_coherence_draws_one_panel_per_report_and_leaves_out_residuals(
+    coherence_reports,
+):
+    sets = coherence_reports["sets"]
+    assert sets["module"].str.endswith("_residual").sum() == 1
+    ward_panel, sets_panel = pl.module_coherence(coherence_reports, show=False)
+    assert [ward_panel.get_title(), sets_panel.get_title()] == [
+        "ward gene modules",
+        "sets gene modules",
+    ]
+    assert len(_offsets(sets_panel)[1]) == 2  # the two gene sets, not the residual module
+    with_residual = pl.module_coherence(sets, residual=True, show=False)
+    assert len(_offsets(with_residual)[1]) == 3
+
+
+def test_module_coherence_names_missing_modalities_and_columns(coherence_reports):
+    report = coherence_reports["ward"]
+    with pytest.raises(
+        ValueError, match=r"no modules of modality 'protein'; it has \['prot', 'rna'\]"
+    ):
+        pl.module_coherence(report, modality="protein", show=False)
+    with pytest.raises(ValueError, match=r"lacks column\(s\) \['random_mean_within_r'\]"):
+        pl.module_coherence(report.drop(columns="random_mean_within_r"), show=False)
+    with pytest.raises(ValueError, match="draws 2 panel"):
+        pl.module_coherence(coherence_reports, ax=plt.subplots()[1], show=False)
+
+
 # ---------------------------------------------------------------------- training_history
 def test_training_history_draws_one_line_per_key(trained_model, tmp_path):
     history = trained_model.history

@@ -6,6 +6,7 @@ for ``scanpy.settings.figdir``), and a figure that is not shown is returned as i
 """
 
 from ._benchmark import budget_curves, metric_bars
+from ._coherence import module_coherence
 from ._correlations import pair_correlations
 from ._embedding import synthetic_embedding
 from ._history import training_history
@@ -14,6 +15,7 @@ from ._modules import module_heatmap
 __all__ = [
     "budget_curves",
     "metric_bars",
+    "module_coherence",
     "module_heatmap",
     "pair_correlations",
     "synthetic_embedding",
