@@ -59,6 +59,14 @@ def _sorted_rows(points: np.ndarray) -> np.ndarray:
     return points[np.lexsort(points.T[::-1])]
 
 
+def _legend_colours(ax: Axes) -> dict[str, str]:
+    legend = ax.get_legend()
+    return {
+        text.get_text(): to_hex(handle.get_color())
+        for text, handle in zip(legend.get_texts(), legend.legend_handles, strict=True)
+    }
+
+
 def _is_png(path) -> bool:
     return path.exists() and path.read_bytes()[:8] == PNG_MAGIC
 
@@ -211,6 +219,21 @@ def test_pair_correlations_reads_pairs_or_takes_a_result(halves, pairs):
         pl.pair_correlations(*halves, result=result, show=False)
     with pytest.raises(ValueError, match="pass pairs=..."):
         pl.pair_correlations(*(shared_space(m) for m in halves), show=False)
+
+
+def test_pair_correlations_colour_types_as_the_embedding_does(halves, pairs):
+    real, synthetic = halves
+    # The first type keeps 5 real cells: cond_r skips it, and the others keep their colours.
+    first = real.obs[LABELS_KEY].cat.categories[0]
+    is_first = (real.obs[LABELS_KEY] == first).to_numpy()
+    real = real[~is_first | (np.cumsum(is_first) <= 5)].copy()
+    ax = pl.pair_correlations(real, synthetic, pairs, min_cells=MIN_CELLS, show=False)
+    legend = _legend_colours(ax)
+    assert first not in legend and len(legend) == len(real.obs[LABELS_KEY].cat.categories) - 1
+
+    label_panel = pl.synthetic_embedding(real, synthetic, color="label", basis="pca", show=False)
+    embedding = _legend_colours(label_panel)
+    assert legend == {cell_type: embedding[cell_type] for cell_type in legend}
 
 
 def test_pair_correlations_refuses_unknown_labels_key(halves, pairs):

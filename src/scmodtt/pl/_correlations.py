@@ -102,9 +102,17 @@ def pair_correlations(
     result = _cond_r_result(real, synthetic, pairs, result, labels_key, min_cells)
     entries = result.entries
     (panel,) = panel_axes(ax, 1, lambda: new_axes((5.5, 4.2)))
-    # Colours in the order of the real cells' categories, as synthetic_embedding gives them.
-    label_columns = [real.obs[labels_key]] if labels_key in getattr(real, "obs", {}) else []
-    colours = category_colours(ordered_categories(label_columns, result.r_real.index), palette)
+    # Colours over every label of the cells, in their categories' order, as synthetic_embedding
+    # gives them: a type left out for too few cells does not shift the other types' colours.
+    label_columns = [
+        cells.obs[labels_key]
+        for cells in (real, synthetic)
+        if labels_key in getattr(getattr(cells, "obs", None), "columns", ())
+    ]
+    labels = [str(label) for column in label_columns for label in column.dropna().unique()]
+    drawn = [str(cell_type) for cell_type in result.r_real.index]
+    every = category_colours(ordered_categories(label_columns, [*labels, *drawn]), palette)
+    colours = {cell_type: colour for cell_type, colour in every.items() if cell_type in drawn}
     for cell_type, group in entries.groupby("cell_type", sort=False):
         panel.scatter(
             group["real"], group["synthetic"], s=size, color=colours[str(cell_type)], **kwargs
