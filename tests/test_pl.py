@@ -304,6 +304,10 @@ def test_module_coherence_draws_each_module_over_its_baseline(coherence_reports,
     np.testing.assert_allclose(modules, genes[["size", "mean_within_r"]].to_numpy())
     np.testing.assert_allclose(baseline, genes[["size", "random_mean_within_r"]].to_numpy())
     assert ax.get_xscale() == "log" and ax.get_title() == "gene modules"
+    # Plain-number ticks within the modules' sizes (8 to 221 genes), not widening the axis.
+    assert [tick.get_text() for tick in ax.get_xticklabels()] == ["10", "20", "50", "100", "200"]
+    low, high = ax.get_xlim()
+    assert low < genes["size"].min() and genes["size"].max() < high < 300
     # Ward's tiny_cite gene modules: the small ones are far above their random baseline.
     assert (modules[:, 1] - baseline[:, 1]).max() > 0.3
 

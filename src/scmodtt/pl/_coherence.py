@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.ticker import NullFormatter
@@ -102,7 +101,8 @@ def module_coherence(
     )
     plural, singular = _FEATURES.get(modality, ("features", ""))
     for index, (panel, (name, table)) in enumerate(zip(axes, tables.items(), strict=True)):
-        style = {"s": size, "linewidths": 0, **kwargs}
+        # Points above scanpy's grid lines, which would make points on them look hollow.
+        style = {"s": size, "linewidths": 0, "zorder": 3, **kwargs}
         panel.scatter(
             table["size"],
             table["random_mean_within_r"],
@@ -152,11 +152,16 @@ def _modules_drawn(
 
 
 def _log_axis(panel: Axes, sizes: pd.Series) -> None:
-    """A log x axis labelled with plain numbers (1, 2, 5, 10, ...) over the sizes drawn."""
+    """A log x axis labelled with plain numbers (1, 2, 5, 10, ...) within the sizes' range."""
     panel.set_xscale("log")
     if not len(sizes):
         return
-    low, high = float(np.min(sizes)), float(np.max(sizes))
-    ticks = [tick for tick in _LOG_TICKS if low / 2 <= tick <= high * 2]
+    panel.autoscale_view()
+    low, high = panel.get_xlim()
+    # Ticks outside the limits would widen them (set_xticks expands the view to its ticks).
+    ticks = [tick for tick in _LOG_TICKS if low <= tick <= high]
+    if len(ticks) < 2:  # a narrow range: matplotlib's own log ticks label it better
+        return
     panel.set_xticks(ticks, [str(tick) for tick in ticks])
     panel.xaxis.set_minor_formatter(NullFormatter())
+    panel.set_xlim(low, high)
