@@ -13,6 +13,7 @@ import scipy.sparse as sp
 
 from scmodtt import datasets
 from scmodtt._gmt import read_gmt
+from scmodtt.pp import rna_protein_pairs
 
 # CI clones the repository with shared/ beside it.
 SHARED_GENESETS = Path(__file__).parents[1].parent / "shared" / "data" / "genesets"
@@ -156,7 +157,7 @@ def test_tiny_set_is_balanced_small_and_has_paired_genes(loaded):
     assert datasets.path("tiny_cite").stat().st_size < 1_000_000
 
 
-@pytest.mark.parametrize("name", ["tiny_cite", "bmmc_cite"])
+@pytest.mark.parametrize("name", ["tiny_cite", "bmmc_cite", "pbmc_panel"])
 def test_each_load_is_an_independent_copy(name):
     loader = getattr(datasets, name)
     first = loader()
@@ -223,7 +224,133 @@ def test_unknown_names_raise_with_the_valid_names():
 
 
 def test_path_points_at_shipped_files():
-    for name in ["reapseq_pbmc", "bmmc_cite", "tiny_cite", "hallmark", "reactome", "go_bp"]:
+    for name in [*EXPECTED, "pbmc_panel", "hallmark", "reactome", "go_bp"]:
         file_path = datasets.path(name)
         assert file_path.is_absolute() and file_path.is_file()
         assert file_path.parent in (DATA_DIR, DATA_DIR / "genesets")
+
+
+# ---------------------------------------------------------------------- the PBMC panel
+SHARED_DATA = Path(__file__).parents[1].parent / "shared" / "data"
+PANEL_TARGETS = {  # panel name: (gene, REAP-seq, ECCITE-seq, PBMC5k antibody)
+    "CD3": ("CD3E", "CD3_AGGATCGA", "CD3", "CD3_TotalSeqB"),
+    "CD4": ("CD4", "CD4_GTCCAGGC", "CD4", "CD4_TotalSeqB"),
+    "CD8": ("CD8A", "CD8_CAATCCCT", "CD8", "CD8a_TotalSeqB"),
+    "CD45RA": ("PTPRC", "CD45RA_GTGATAGT", "CD45RA", "CD45RA_TotalSeqB"),
+    "CD45RO": ("PTPRC", "CD45RO_TGATATCG", "CD45RO", "CD45RO_TotalSeqB"),
+    "CD127": ("IL7R", "CD127_TGGGAGCT", "IL7Ralpha (CD127)", "CD127_TotalSeqB"),
+    "CD197": ("CCR7", "CD197_ACGCTTGG", "CCR7", "CD197_TotalSeqB"),
+    "CD279": ("PDCD1", "CD279_GAACCCGG", "PD-1 (CD279)", "PD-1_TotalSeqB"),
+    "HLA-DRA": ("HLA-DRA", "HLA-DRA_TAGACGAC", "MHCII (HLA-DR)", "HLA-DR_TotalSeqB"),
+}
+
+
+@pytest.fixture(scope="module")
+def panel() -> mudata.MuData:
+    return datasets.pbmc_panel()
+
+
+def test_pbmc_panel_loads_from_the_package_alone(monkeypatch):
+    read = []
+    original = mudata.read_h5mu
+    monkeypatch.setattr(mudata, "read_h5mu", lambda path: read.append(Path(path)) or original(path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        mdata = datasets.pbmc_panel()
+    # The shipped ECCITE-seq + PBMC5k file and the shipped REAP-seq file, nothing from shared/.
+    assert sorted(path.name for path in read) == ["pbmc_panel.h5mu", "reapseq_pbmc.h5mu"]
+    assert all(path.parent == DATA_DIR for path in read)
+    assert mdata.n_obs == 8188
+    assert datasets.path("pbmc_panel").stat().st_size < 3_500_000
+
+
+def test_pbmc_panel_shapes_batches_and_labels(panel):
+    assert set(panel.mod) == {"rna", "prot"}
+    assert panel["rna"].shape == (8188, 10334) and panel["prot"].shape == (8188, 17)
+    for modality in panel.mod.values():
+        assert modality.X.format == "csr" and modality.X.dtype == np.int32
+        assert modality.var_names.is_unique
+        for column in ("dataset", "sample", "cell_type"):
+            assert (modality.obs[column] == panel.obs[column]).all()
+    obs = panel.obs
+    assert obs["dataset"].value_counts().to_dict() == {
+        "reapseq": 7488,
+        "eccite": 500,
+        "pbmc5k": 200,
+    }
+    assert list(obs["dataset"].cat.categories) == ["reapseq", "eccite", "pbmc5k"]
+    assert obs.notna().all().all()
+    reapseq = datasets.reapseq_pbmc()
+    is_reapseq = (obs["dataset"] == "reapseq").to_numpy()
+    # REAP-seq keeps its labels and samples; the other two are unlabelled, one sample each.
+    assert (obs.loc[is_reapseq, "cell_type"].astype(str) == reapseq.obs["cell_type"]).all()
+    assert (obs.loc[is_reapseq, "sample"].astype(str) == reapseq.obs["sample"]).all()
+    assert set(obs.loc[~is_reapseq, "cell_type"]) == {"unknown"}
+    others = obs.loc[~is_reapseq, ["sample", "dataset"]].astype(str)
+    assert (others["sample"] == others["dataset"]).all()
+    # Counts unchanged: the REAP-seq block is reapseq_pbmc on the panel's features.
+    genes, antibodies = panel["rna"].var_names, panel["prot"].var["antibody_reapseq"]
+    assert (panel["rna"][is_reapseq].X != reapseq["rna"][:, genes].X).nnz == 0
+    assert (panel["prot"][is_reapseq].X != reapseq["prot"][:, antibodies.to_numpy()].X).nnz == 0
+    assert np.asarray(panel["rna"][~is_reapseq].X.sum(axis=1)).min() > 0
+
+
+def test_pbmc_panel_adts_are_matched_by_target(panel):
+    var = panel["prot"].var
+    for name, expected in PANEL_TARGETS.items():
+        columns = ["gene", "antibody_reapseq", "antibody_eccite", "antibody_pbmc5k"]
+        assert tuple(var.loc[name, columns]) == expected, name
+    assert not var["isotype_control"].any()
+    # Every panel name maps to its gene through the alias table, as the RNA–protein pairs need.
+    matched = rna_protein_pairs(panel, min_detection=0.0)
+    assert matched["gene"].tolist() == var["gene"].tolist()
+    # Duplicated targets: the antibody with the larger total count is kept, the others say why.
+    matching = panel.uns["adt_matching"].set_index(["dataset", "antibody"])
+    for dataset, kept, dropped in [
+        ("reapseq", "CD4_GTCCAGGC", "CD4_CACGATTC"),
+        ("reapseq", "CD8_CAATCCCT", "CD8_GTATCGAG"),
+        ("reapseq", "CD8_CAATCCCT", "CD8a_ACCCGCAC"),
+        ("eccite", "PD-1 (CD279)", "PD1 (CD279)"),
+        ("eccite", "PD-L1 (CD274)", "B7-H1 (PD-L1)"),
+    ]:
+        assert matching.loc[(dataset, kept), "status"] == "kept"
+        assert matching.loc[(dataset, dropped), "status"].startswith("duplicate target")
+        assert (
+            matching.loc[(dataset, kept), "total_count"]
+            >= matching.loc[(dataset, dropped), "total_count"]
+        )
+    # CD45 is measured by REAP-seq and ECCITE-seq but not PBMC5k: not a panel target.
+    assert matching.loc[("reapseq", "CD45_ACGAGTAG"), "status"] == "target not in every data set"
+    assert matching.loc[("pbmc5k", "CD80_TotalSeqB"), "status"] == "target not in every data set"
+    assert matching.loc[("eccite", "IgG1"), "status"] == "isotype control"
+    assert (matching["status"] == "kept").groupby(level="dataset").sum().to_dict() == {
+        "eccite": 17,
+        "pbmc5k": 17,
+        "reapseq": 17,
+    }
+
+
+def test_pbmc_panel_provenance_and_sources(panel):
+    provenance = json.loads(panel.uns["provenance"])
+    assert provenance["scmodtt"]["built_by"] == "scripts/build_pbmc_panel.py"
+    assert set(provenance["sources"]) == {"reapseq", "eccite", "pbmc5k"}
+    assert provenance["sources"]["eccite"]["repo"] == "SydneyBioX/CiteFuse"
+    for author in ("Peterson", "Mimitou", "10x Genomics"):
+        assert author in panel.uns["citation"]
+    assert "CC BY 4.0" in panel.uns["license"] and "GEO" in panel.uns["license"]
+    # With shared/ beside the checkout (CI), the counts are the sources' for the same antibodies.
+    for dataset, file in [
+        ("eccite", "mimitou2019_eccite_pbmc_ctrl_citefuse.h5mu"),
+        ("pbmc5k", "pbmc5k_protein_v3_scvi_test200.h5mu"),
+    ]:
+        if not (SHARED_DATA / file).is_file():
+            continue
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Cannot join columns")
+            source = mudata.read_h5mu(SHARED_DATA / file)
+        cells = (panel.obs["dataset"] == dataset).to_numpy()
+        antibodies = panel["prot"].var[f"antibody_{dataset}"].to_numpy()
+        names = panel.obs_names[cells]
+        assert (panel["prot"][cells].X != source["prot"][names, antibodies].X).nnz == 0
+        genes = panel["rna"].var_names
+        assert (panel["rna"][cells].X != source["rna"][names, genes].X).nnz == 0

@@ -13,6 +13,8 @@ MUDATA_FILES = {
     "reapseq_pbmc": "reapseq_pbmc.h5mu",
     "bmmc_cite": "bmmc_cite.h5mu",
     "tiny_cite": "tiny_cite.h5mu",
+    # The panel's ECCITE-seq and PBMC5k cells; `pbmc_panel()` adds reapseq_pbmc's cells.
+    "pbmc_panel": "pbmc_panel.h5mu",
 }
 #: Shipped gene-set collections, by the name :func:`scmodtt.datasets.gene_sets` takes.
 GENE_SET_FILES = {
@@ -29,8 +31,10 @@ def path(name: str) -> Path:
     Parameters
     ----------
     name
-        A data set (``"reapseq_pbmc"``, ``"bmmc_cite"``, ``"tiny_cite"``; ``.h5mu`` files) or a
-        gene-set collection (``"hallmark"``, ``"reactome"``, ``"go_bp"``; gzipped GMT files).
+        A data set (``"reapseq_pbmc"``, ``"bmmc_cite"``, ``"tiny_cite"``, ``"pbmc_panel"``;
+        ``.h5mu`` files; the ``pbmc_panel`` file holds the panel's ECCITE-seq and PBMC5k cells
+        only, :func:`~scmodtt.datasets.pbmc_panel` adds the REAP-seq ones) or a gene-set
+        collection (``"hallmark"``, ``"reactome"``, ``"go_bp"``; gzipped GMT files).
 
     Returns
     -------
