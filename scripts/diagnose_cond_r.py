@@ -36,7 +36,7 @@ import torch
 from scmodtt import metrics
 from scmodtt._normalization import _dense_float
 from scmodtt.benchmark import _protocols as protocols
-from scmodtt.benchmark import _run
+from scmodtt.benchmark import _run, _seed
 from scmodtt.benchmark._data import (
     drop_rare_labels,
     exclude_cells_with_labels,
@@ -49,11 +49,11 @@ from scmodtt.module._transforms import log_library
 LABELS = "cell_type"
 
 
-def _context(seed: int) -> _run._SeedContext:
+def _context(seed: int) -> _seed.SeedContext:
     _, mdata = load_benchmark_data("reapseq_pbmc", LABELS, None)
     mdata, _ = exclude_cells_with_labels(mdata, LABELS, ["doublet-like", "low_quality"])
     mdata, _ = drop_rare_labels(mdata, LABELS, 40)
-    return _run._SeedContext.build(
+    return _seed.SeedContext.build(
         mdata, "reapseq_pbmc", LABELS, None, seed, 2000, None, {"ward"}, None, "default"
     )
 
@@ -72,7 +72,7 @@ def diagnose(seed: int, max_epochs: int | None = None, flow_variants: int = 0) -
     scvi.settings.seed = seed
     context = _context(seed)
     fit = context.fit.copy()
-    _run._use_modules(fit, "ward")
+    _seed.use_modules(fit, "ward")
     model = build_model("modtt-tt", fit, labels_key=LABELS)
     _run._train(model, _run.BenchmarkModel.parse("modtt-tt"), context, max_epochs, EpochTimer())
     model.module.eval()

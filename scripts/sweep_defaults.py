@@ -24,7 +24,7 @@ import torch
 
 torch.set_num_threads(1)
 from scmodtt import metrics
-from scmodtt.benchmark import _run
+from scmodtt.benchmark import _seed
 from scmodtt.benchmark._data import drop_rare_labels, exclude_cells_with_labels, load_benchmark_data
 from scmodtt.benchmark._zoo import build_model
 
@@ -79,7 +79,7 @@ configs = CONFIGS if sys.argv[3] == "all" else json.loads(sys.argv[3])
 name, mdata = load_benchmark_data("reapseq_pbmc", "cell_type", None)
 mdata, _ = exclude_cells_with_labels(mdata, "cell_type", ["doublet-like", "low_quality"])
 mdata, _ = drop_rare_labels(mdata, "cell_type", 40)
-ctx = _run._SeedContext.build(
+ctx = _seed.SeedContext.build(
     mdata, name, "cell_type", None, seed, 2000, None, {"ward"}, None, "default"
 )
 for cfg in configs:
@@ -88,7 +88,7 @@ for cfg in configs:
     train_kw = cfg.get("train", {})
     scvi.settings.seed = seed
     fit = ctx.fit.copy()
-    _run._use_modules(fit, "ward")
+    _seed.use_modules(fit, "ward")
     model = build_model(cfg.get("base", "modtt-tt"), fit, labels_key="cell_type", **model_kw)
     t = time.time()
     model.train(

@@ -30,6 +30,7 @@ import scvi
 import scmodtt
 from scmodtt.benchmark import DEFAULT_MODELS, PROTOCOLS, BudgetSolver, parse_budget, run
 from scmodtt.benchmark import _run as benchmark_run
+from scmodtt.benchmark import _seed as benchmark_seed
 from scmodtt.benchmark import _summary as benchmark_summary
 from scmodtt.benchmark import _zoo as benchmark_zoo
 from scmodtt.benchmark._budget import BUDGET_TOLERANCE
@@ -149,7 +150,7 @@ def seed_context():
 
 
 def _build_context(mdata):
-    return benchmark_run._SeedContext.build(
+    return benchmark_seed.SeedContext.build(
         mdata, DATASET, LABELS_KEY, None, 0, N_TOP_GENES, N_MODULES, {"ward"}, None, "default"
     )
 
@@ -157,7 +158,7 @@ def _build_context(mdata):
 def _fit_with_modules(context):
     """A copy of the context's fit cells with the Ward modules where MODTT reads them."""
     fit = context.fit.copy()
-    benchmark_run._use_modules(fit, "ward")
+    benchmark_seed.use_modules(fit, "ward")
     return fit
 
 
@@ -415,7 +416,7 @@ def test_features_come_from_training_cells(seed_context):
     counts[np.ix_(split.test, unselected)] = burst * (rng.random(burst.shape) < 0.5)
     rna.X = type(rna.X)(counts.astype(rna.X.dtype))
     # Selected from all cells, these genes would now be among the chosen ones.
-    from_all_cells = benchmark_run._select_genes(mdata.copy(), N_TOP_GENES)
+    from_all_cells = benchmark_seed.select_genes(mdata.copy(), N_TOP_GENES)
     assert from_all_cells.isin(rna.var_names[unselected]).any()
     changed = _build_context(mdata)
     pd.testing.assert_index_equal(changed.fit["rna"].var_names, seed_context.fit["rna"].var_names)

@@ -15,28 +15,23 @@ import scvi
 from mudata import MuData
 from tqdm.auto import tqdm
 
-from .. import metrics, pp
+from .. import metrics
 from ..metrics._fidelity import check_min_cells
 from ._budget import BudgetSolver, parse_budget
 from ._data import (
     MIN_CELLS_FOR_SPLIT,
-    Split,
     check_labels_for_split,
-    detected_genes,
     drop_rare_labels,
     exclude_cells_with_labels,
     load_benchmark_data,
-    stratified_split,
-    with_genes,
 )
 from ._protocols import PROTOCOLS, GenerationRequest
 from ._records import ResultsFile
+from ._seed import SeedContext, use_modules
 from ._timing import EpochTimer, PeakMemory
 from ._zoo import (
     MODELS,
     MODULE_METHODS,
-    PROTEIN_MOD,
-    RNA_MOD,
     ModelSpec,
     build_model,
     module_method_models,
@@ -194,7 +189,7 @@ def run(
         seed_runs = [r for r in todo if r[0] == seed]
         if not seed_runs:
             continue
-        context = _SeedContext.build(
+        context = SeedContext.build(
             mdata,
             name,
             labels_key,
@@ -255,123 +250,9 @@ def run(
     return results.read()
 
 
-# ---------------------------------------------------------------------- one seed
-@dataclass
-class _SeedContext:
-    dataset: str
-    seed: int
-    labels_key: str
-    batch_key: str | None
-    fit: MuData  # training + validation cells, selected features, module tables in .varm
-    train: MuData
-    validation: MuData
-    test: MuData
-    split_in_fit: Split  # positions of train/validation cells inside `fit`
-    pairs: pd.DataFrame
-    label_counts: pd.Series
-    embeddings_folder: Path | None  # where to keep synthetic cells for the report's UMAPs
-    embedding_budget: str  # the budget whose synthetic cells are kept
-
-    @classmethod
-    def build(
-        cls,
-        mdata,
-        dataset,
-        labels_key,
-        batch_key,
-        seed,
-        n_top_genes,
-        n_modules,
-        methods,
-        embeddings_folder,
-        embedding_budget,
-    ) -> _SeedContext:
-        split = stratified_split(mdata.obs[labels_key], seed)
-        fit_positions = np.sort(np.concatenate([split.train, split.validation]))
-        fit = mdata[fit_positions].copy()
-        is_train = np.isin(fit_positions, split.train)
-        genes = _select_genes(fit[is_train].copy(), n_top_genes)
-        fit = with_genes(fit, genes)
-        for method in methods:
-            _add_modules(fit, method, is_train, n_modules, seed)
-        train = fit[is_train].copy()
-        pairs = pp.rna_protein_pairs(train)
-        pairs = pairs[pairs["kept"]] if "kept" in pairs else pairs
-        test = with_genes(mdata[split.test].copy(), genes)
-        return cls(
-            dataset,
-            seed,
-            labels_key,
-            batch_key,
-            fit,
-            train,
-            fit[~is_train].copy(),
-            test,
-            Split(
-                np.flatnonzero(is_train), np.flatnonzero(~is_train), np.array([], dtype=np.int64)
-            ),
-            pairs,
-            test.obs[labels_key].astype(str).value_counts().sort_index(),
-            embeddings_folder,
-            embedding_budget,
-        )
-
-
-def _select_genes(train: MuData, n_top_genes: int | None) -> pd.Index:
-    """HVGs of the training cells plus every gene paired with an ADT (or all detected genes)."""
-    detected = detected_genes(train)
-    if n_top_genes is None:
-        return train[RNA_MOD].var_names[detected]
-    pp.highly_variable_genes(train, n_top_genes=min(n_top_genes, int(detected.sum())))
-    chosen = set(train[RNA_MOD].var_names[train[RNA_MOD].var["highly_variable"].to_numpy()])
-    paired = pp.rna_protein_pairs(train)
-    chosen |= set(paired.loc[paired["gene"].isin(train[RNA_MOD].var_names), "gene"])
-    keep = train[RNA_MOD].var_names.isin(list(chosen)) & detected
-    return train[RNA_MOD].var_names[keep]
-
-
-def _modules_key(method: str) -> str:
-    return f"modtt_modules_{method}"
-
-
-def _add_modules(
-    fit: MuData, method: str, is_train: np.ndarray, n_modules: dict | None, seed: int
-) -> None:
-    from .. import datasets
-
-    n_modules = n_modules or {"rna": 50, "prot": 20}
-    key = _modules_key(method)
-    if method == "ward":
-        pp.find_modules(
-            fit, n_modules=n_modules, method="ward", key_added=key, cells=is_train, seed=seed
-        )
-    elif method == "random":
-        if _modules_key("ward") not in fit[RNA_MOD].varm:
-            _add_modules(fit, "ward", is_train, n_modules, seed)
-        pp.find_modules(
-            fit,
-            n_modules=n_modules,
-            method="random",
-            key_added=key,
-            cells=is_train,
-            seed=seed,
-            partition_key=_modules_key("ward"),
-        )
-    else:
-        pp.find_modules(
-            fit,
-            n_modules=n_modules,
-            method="gene_sets",
-            gene_sets=datasets.gene_sets("hallmark"),
-            key_added=key,
-            cells=is_train,
-            seed=seed,
-        )
-
-
 # ---------------------------------------------------------------------- one run
 def _run_one(
-    context: _SeedContext,
+    context: SeedContext,
     model: BenchmarkModel,
     budget: str,
     size: dict | None,
@@ -390,7 +271,7 @@ def _run_one(
         fit = context.fit.copy()
         kwargs = {**{k: likelihoods[k] for k in spec.settings}, **(size or {})}
         if spec.uses_modules:
-            _use_modules(fit, model.module_method)
+            use_modules(fit, model.module_method)
         trained = build_model(
             model.base, fit, labels_key=labels_key, batch_key=context.batch_key, **kwargs
         )
@@ -462,14 +343,8 @@ def _run_one(
     return pd.concat(rows, ignore_index=True), info
 
 
-def _use_modules(fit: MuData, method: str) -> None:
-    """Point MODTT's module key at the module tables of ``method`` (Ward, random, Hallmark)."""
-    for modality in (RNA_MOD, PROTEIN_MOD):
-        fit.mod[modality].varm["modtt_modules"] = fit[modality].varm[_modules_key(method)]
-
-
 def _sizes_for_budgets(
-    context: _SeedContext,
+    context: SeedContext,
     models: Sequence[BenchmarkModel],
     targets: dict[str, int],
     likelihoods: dict,
@@ -491,7 +366,7 @@ def _sizes_for_budgets(
     solvers = {}
     for method in sorted({m.module_method for m in sized}):
         probe_data = context.fit.copy()
-        _use_modules(probe_data, method)
+        use_modules(probe_data, method)
         probe = build_model(
             module_method_models()[0],
             probe_data,
@@ -521,7 +396,7 @@ def _sizes_for_budgets(
 def _train(
     model,
     benchmark_model: BenchmarkModel,
-    context: _SeedContext,
+    context: SeedContext,
     max_epochs,
     timer: EpochTimer,
     flow_max_epochs: int | None = None,
@@ -542,7 +417,7 @@ def _train(
     )
 
 
-def _save_real_embedding(context: _SeedContext) -> None:
+def _save_real_embedding(context: SeedContext) -> None:
     """The real test cells in the same format as the saved synthetic cells."""
     if context.embeddings_folder is None:
         return
@@ -556,7 +431,7 @@ def _save_real_embedding(context: _SeedContext) -> None:
 
 
 def _save_embedding(
-    context: _SeedContext, model: BenchmarkModel, protocol: str, budget: str, synthetic: MuData
+    context: SeedContext, model: BenchmarkModel, protocol: str, budget: str, synthetic: MuData
 ) -> None:
     """Keep the first seed's synthetic cells (shared space) for the report's UMAP figures.
 

@@ -35,7 +35,7 @@ from .. import pp
 from ..model import MODTT
 from ._data import exclude_cells_with_labels, load_benchmark_data, with_genes
 from ._format import markdown_table
-from ._run import _select_genes
+from ._seed import select_genes
 from ._stats import t_interval, verdicts
 from ._zoo import DENSE_PROTEIN_LAYER, PROTEIN_MOD, RNA_MOD
 
@@ -194,7 +194,7 @@ class _TransferSplit:
     def build(cls, mdata, labels_key, batch_key, query_batch, n_top_genes, seed):
         is_query = (mdata.obs[batch_key].astype(str) == query_batch).to_numpy()
         reference = mdata[~is_query].copy()
-        genes = _select_genes(reference.copy(), n_top_genes)
+        genes = select_genes(reference.copy(), n_top_genes)
         reference = with_genes(reference, genes)
         pp.find_modules(reference, seed=seed)
         query = with_genes(mdata[is_query].copy(), genes)
