@@ -81,7 +81,8 @@ def _parser() -> argparse.ArgumentParser:
         "sample speed of every model in fresh processes (--models, --budgets, --repeats, "
         "--timed-epochs, --threads, --feature-sets, --out); transfer: query mapping, label "
         "transfer and protein imputation of a held-out batch (--data, --batch-key, "
-        "--query-batch, --seeds, --models, --exclude-labels, --max-epochs, --out)",
+        "--query-batch, --reference-batches, --seeds, --models, --exclude-labels, "
+        "--max-epochs, --out)",
     )
     parser.add_argument(
         "--preset", choices=sorted(PRESETS), help="named settings; other flags override them"
@@ -150,6 +151,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     transfer = parser.add_argument_group("transfer task")
     transfer.add_argument("--query-batch", help="the held-out batch (default: the last one)")
+    transfer.add_argument(
+        "--reference-batches",
+        help="comma-separated batches the reference trains on (default: every batch but the "
+        "query), e.g. reapseq with --data pbmc_panel --batch-key dataset --query-batch eccite",
+    )
     transfer.add_argument("--query-epochs", type=int, default=200, help="query mapping epochs")
     return parser
 
@@ -164,6 +170,9 @@ def _transfer_main(args) -> None:
         labels_key=args.labels_key,
         batch_key=args.batch_key or "sample",
         query_batch=args.query_batch,
+        reference_batches=[b.strip() for b in args.reference_batches.split(",") if b.strip()]
+        if args.reference_batches
+        else None,
         seeds=args.seeds if args.seeds is not None else 3,
         methods=args.models.split(",") if args.models else TRANSFER_METHODS,
         exclude_labels=[x for x in (args.exclude_labels or "").split(",") if x],

@@ -1,9 +1,10 @@
 """Transfer benchmark: map a held-out batch onto a reference, transfer labels, impute proteins.
 
-Per seed, one batch (or dataset) of a CITE-seq MuData is the query and the others the reference.
-The query's ADTs are hidden from every model (its cells are RNA-only) and its labels removed;
-both are kept aside to score label transfer and protein imputation. Methods, all on the same
-genes, cells and seed:
+Per seed, one batch (or dataset) of a CITE-seq MuData is the query and the others (or those
+named) the reference. The query's ADTs are hidden from every model (its cells are RNA-only) and
+its labels removed; both are kept aside to score label transfer and protein imputation. A query
+without labels (e.g. ECCITE-seq in :func:`~scmodtt.datasets.pbmc_panel`) is scored on imputation
+and batch mixing only. Methods, all on the same genes, cells and seed:
 
 - ``modtt_query``: a MODTT reference (trained with modality dropout) mapped onto by
   :meth:`~scmodtt.MODTT.load_query_data` (new batch columns only);
@@ -27,23 +28,26 @@ import pandas as pd
 import scipy.sparse as sp
 import scvi
 from mudata import MuData
-from scipy import stats
-from sklearn.metrics import f1_score
-from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
 
 from .. import pp
 from ..model import MODTT
+from ..model._query import UNKNOWN_LABEL
 from ._data import exclude_cells_with_labels, load_benchmark_data, with_genes
 from ._format import markdown_table
 from ._seed import select_genes
 from ._stats import t_interval, verdicts
+from ._transfer_scores import (
+    N_NEIGHBORS_LABELS,
+    N_NEIGHBORS_LISI,
+    _imputation_scores,
+    _integration_scores,
+    _label_f1,
+)
 from ._zoo import DENSE_PROTEIN_LAYER, PROTEIN_MOD, RNA_MOD
 
 logger = logging.getLogger(__name__)
 
 TRANSFER_METHODS = ("modtt_query", "modtt_query_adapter", "modtt_retrained", "totalvi_query")
-#: Neighbours of the kNN label-transfer classifier and of the LISI graphs (scib-metrics' 90).
-N_NEIGHBORS_LABELS, N_NEIGHBORS_LISI = 15, 90
 TRANSFER_METRICS = (
     "label_f1",
     "ilisi",
@@ -65,6 +69,9 @@ TARGETS = (
     ("modtt_query", "totalvi_query", "clisi", 0.0),
     ("modtt_query_adapter", "totalvi_query", "clisi", 0.0),
 )
+#: Metrics that need the query's labels: NaN, and "not scored", for an unlabelled query.
+LABEL_METRICS = ("label_f1", "clisi", "silhouette_label")
+NOT_SCORED = "not scored: query unlabelled"
 
 
 def transfer(
@@ -72,6 +79,7 @@ def transfer(
     labels_key: str = "cell_type",
     batch_key: str = "sample",
     query_batch: str | None = None,
+    reference_batches: Sequence[str] | None = None,
     seeds: int | Sequence[int] = 3,
     methods: Sequence[str] = TRANSFER_METHODS,
     exclude_labels: Sequence[str] = (),
@@ -90,9 +98,19 @@ def transfer(
     data
         A bundled dataset name or an ``.h5mu`` path with ``rna`` and ``prot`` raw counts.
     labels_key, batch_key
-        Cell types and batches (or datasets) in ``.obs``.
+        Cell types and batches (or datasets) in ``.obs``. Cells labelled ``"unknown"`` (or
+        missing) count as unlabelled: reference ones train every model (MODTT learns an
+        ``"unknown"`` label prior for them, as for any label; totalVI uses no labels) but are
+        left out of the kNN classifier and of cLISI and the label silhouette; query ones are not
+        scored on labels. A query without any label gets NaN for ``label_f1``, ``clisi`` and
+        ``silhouette_label``, and the report says "not scored: query unlabelled"; so does
+        ``label_f1`` when no query label is a reference label.
     query_batch
         The held-out batch; ``None`` takes the last category.
+    reference_batches
+        The batches the reference models train on; ``None``: every batch but the query. Cells
+        of other batches are left out (e.g. reference ``["reapseq"]``, query ``"eccite"`` of
+        the PBMC panel, PBMC5k unused). The reference needs labelled cells.
     seeds
         A number of seeds (``0 … n−1``) or the seeds themselves.
     methods
@@ -119,12 +137,24 @@ def transfer(
     --------
     >>> results = scmodtt.benchmark.transfer("bmmc_cite", batch_key="batch", seeds=1)
     >>> results.pivot_table(index="method", columns="metric", values="value")
+    >>> panel = scmodtt.benchmark.transfer(
+    ...     "pbmc_panel",
+    ...     batch_key="dataset",
+    ...     query_batch="eccite",
+    ...     reference_batches=["reapseq"],
+    ...     exclude_labels=["doublet-like", "low_quality"],
+    ... )
 
     """
     unknown = sorted(set(methods) - set(TRANSFER_METHODS))
     if unknown:
         raise ValueError(f"Unknown transfer method(s) {unknown}; choose from {TRANSFER_METHODS}.")
     name, mdata = load_benchmark_data(data, labels_key, batch_key)
+    labels = mdata.obs[labels_key]
+    if labels.isna().any():  # missing labels are unknown ones, for the models and the scores
+        mdata.obs[labels_key] = pd.Categorical(
+            labels.astype(object).where(labels.notna(), UNKNOWN_LABEL).astype(str)
+        )
     if exclude_labels:
         mdata, _ = exclude_cells_with_labels(mdata, labels_key, list(exclude_labels))
     batches = mdata.obs[batch_key].astype(str)
@@ -134,6 +164,9 @@ def transfer(
         raise ValueError(
             f"No batch {query_batch!r} in {batch_key!r}; batches: {sorted(batches.unique())}."
         )
+    reference_batches = _reference_batches(
+        batches, labels_key, mdata, query_batch, reference_batches
+    )
     seeds = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     options = _Options(
         protein_dropout,
@@ -144,7 +177,9 @@ def transfer(
     )
     rows = []
     for seed in seeds:
-        split = _TransferSplit.build(mdata, labels_key, batch_key, query_batch, n_top_genes, seed)
+        split = _TransferSplit.build(
+            mdata, labels_key, batch_key, query_batch, reference_batches, n_top_genes, seed
+        )
         for method in methods:
             started = time.perf_counter()
             scvi.settings.seed = seed
@@ -168,8 +203,37 @@ def transfer(
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         results.to_csv(out / "transfer_results.csv", index=False)
-        (out / "transfer.md").write_text(transfer_report(results))
+        (out / "transfer.md").write_text(transfer_report(results, reference_batches))
     return results
+
+
+def _reference_batches(batches, labels_key, mdata, query_batch, reference_batches) -> list[str]:
+    """The reference batches, checked: known, not the query, with labelled cells."""
+    known = sorted(batches.unique())
+    if reference_batches is None:
+        reference_batches = [batch for batch in known if batch != query_batch]
+    reference_batches = [str(batch) for batch in reference_batches]
+    unknown = sorted(set(reference_batches) - set(known))
+    if unknown:
+        raise ValueError(f"No reference batch {unknown} in the batches {known}.")
+    if query_batch in reference_batches:
+        raise ValueError(
+            f"The query batch {query_batch!r} cannot also be a reference batch; reference "
+            f"batches: {reference_batches}."
+        )
+    if not reference_batches:
+        raise ValueError(f"No reference batch: {known} has only the query {query_batch!r}.")
+    in_reference = batches.isin(reference_batches).to_numpy()
+    labels = mdata.obs[labels_key].astype(str).to_numpy()
+    if not (labels[in_reference] != UNKNOWN_LABEL).any():
+        labelled = sorted(set(batches[labels != UNKNOWN_LABEL]))
+        raise ValueError(
+            f"The reference batches {reference_batches} have no labelled cell (all "
+            f"{UNKNOWN_LABEL!r}), so no label can be transferred. Choose labelled reference "
+            f"batches (`reference_batches=` / `--reference-batches`; labelled: {labelled}) or "
+            "another query."
+        )
+    return reference_batches
 
 
 @dataclass(frozen=True)
@@ -191,9 +255,10 @@ class _TransferSplit:
         self.labels_key, self.batch_key, self.query_batch = labels_key, batch_key, query_batch
 
     @classmethod
-    def build(cls, mdata, labels_key, batch_key, query_batch, n_top_genes, seed):
-        is_query = (mdata.obs[batch_key].astype(str) == query_batch).to_numpy()
-        reference = mdata[~is_query].copy()
+    def build(cls, mdata, labels_key, batch_key, query_batch, reference_batches, n_top_genes, seed):
+        batches = mdata.obs[batch_key].astype(str)
+        is_query = (batches == query_batch).to_numpy()
+        reference = mdata[batches.isin(reference_batches).to_numpy()].copy()
         genes = select_genes(reference.copy(), n_top_genes)
         reference = with_genes(reference, genes)
         pp.find_modules(reference, seed=seed)
@@ -206,28 +271,45 @@ class _TransferSplit:
         return cls(reference, query_rna, query, labels_key, batch_key, query_batch)
 
     def score(self, reference_latent, query_latent, imputed, trained_fraction) -> dict:
-        """Label transfer, integration and imputation scores of one method."""
+        """Label transfer, integration and imputation scores of one method.
+
+        Unlabelled cells (``"unknown"``) neither train the classifier nor count in cLISI and the
+        label silhouette; without labelled query cells those three are NaN.
+        """
         reference_labels = self.reference.obs[self.labels_key].astype(str).to_numpy()
         query_labels = self.query_truth.obs[self.labels_key].astype(str).to_numpy()
-        classifier = KNeighborsClassifier(n_neighbors=N_NEIGHBORS_LABELS)
-        classifier.fit(reference_latent, reference_labels)
-        shared = np.isin(query_labels, reference_labels)
-        predicted = classifier.predict(query_latent[shared])
-        truth = query_labels[shared]
+        reference_known = reference_labels != UNKNOWN_LABEL
+        query_known = query_labels != UNKNOWN_LABEL
+        labels = np.concatenate([reference_labels, query_labels])
+        # Without labelled query cells the biology scores would be the reference's alone: none.
+        labelled = np.concatenate([reference_known, query_known]) & query_known.any()
         scores = {
-            "label_f1": f1_score(truth, predicted, labels=np.unique(truth), average="macro"),
+            "label_f1": _label_f1(
+                reference_latent[reference_known],
+                reference_labels[reference_known],
+                query_latent,
+                query_labels,
+            ),
             **_integration_scores(
                 np.vstack([reference_latent, query_latent]),
-                np.concatenate([reference_labels, query_labels]),
+                labels,
                 np.concatenate(
                     [
                         self.reference.obs[self.batch_key].to_numpy(),
                         self.query_truth.obs[self.batch_key].to_numpy(),
                     ]
                 ),
+                labelled=labelled,
             ),
             **_imputation_scores(imputed, self.query_truth[PROTEIN_MOD].X),
         }
+        if not query_known.any():
+            logger.warning(
+                "The query %r has no labels: %s not scored (NaN).",
+                self.query_batch,
+                ", ".join(LABEL_METRICS),
+            )
+            scores["label_f1"] = np.nan
         scores["trained_fraction"] = trained_fraction
         return scores
 
@@ -369,45 +451,6 @@ _METHODS = {
 }
 
 
-# ---------------------------------------------------------------------- scores
-def _integration_scores(latent, labels, batches) -> dict:
-    """scib-metrics' iLISI (batch mixing), cLISI and cell-type silhouette (biology)."""
-    try:
-        import scib_metrics
-        from scib_metrics.nearest_neighbors import NeighborsResults
-    except ImportError as error:  # an optional extra: it brings JAX
-        raise ImportError(
-            "The transfer benchmark scores integration with scib-metrics: "
-            "`pip install -c constraints.txt 'scmodtt[transfer]'`."
-        ) from error
-    n_neighbors = min(N_NEIGHBORS_LISI, len(latent) - 1)
-    # Exact neighbours with scikit-learn: these benchmarks have thousands of cells, not millions.
-    distances, indices = NearestNeighbors(n_neighbors=n_neighbors).fit(latent).kneighbors(latent)
-    neighbors = NeighborsResults(indices=indices, distances=distances)
-    batch_codes = pd.factorize(batches)[0]
-    label_codes = pd.factorize(labels)[0]
-    return {
-        "ilisi": float(scib_metrics.ilisi_knn(neighbors, batch_codes)),
-        "clisi": float(scib_metrics.clisi_knn(neighbors, label_codes)),
-        "silhouette_label": float(scib_metrics.silhouette_label(latent, label_codes)),
-    }
-
-
-def _imputation_scores(imputed: np.ndarray, measured) -> dict:
-    """Median over ADTs of Pearson and Spearman between log1p imputed and measured counts."""
-    measured = measured.toarray() if sp.issparse(measured) else np.asarray(measured)
-    imputed, measured = np.log1p(np.asarray(imputed, dtype=float)), np.log1p(measured)
-    varying = (measured.std(0) > 0) & (imputed.std(0) > 0)
-    pearson = [stats.pearsonr(imputed[:, j], measured[:, j])[0] for j in np.flatnonzero(varying)]
-    spearman = stats.spearmanr(imputed[:, varying], measured[:, varying]).statistic
-    n = int(varying.sum())
-    spearman = np.diag(spearman[:n, n:]) if n > 1 else np.atleast_1d(spearman)
-    return {
-        "protein_pearson": float(np.median(pearson)),
-        "protein_spearman": float(np.median(spearman)),
-    }
-
-
 # ---------------------------------------------------------------------- report
 def transfer_summary(results: pd.DataFrame) -> pd.DataFrame:
     """Mean, standard deviation and seeds of every method's metrics."""
@@ -416,21 +459,40 @@ def transfer_summary(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def transfer_targets(results: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
-    """The issue's targets as paired per-seed differences with t-intervals and verdicts."""
+    """The issue's targets as paired per-seed differences with t-intervals and verdicts.
+
+    A target on a label metric that is NaN for every seed (an unlabelled query) gets the verdict
+    ``"not scored: query unlabelled"``, no interval and 0 seeds.
+    """
     rows = []
     for method, baseline, metric, margin in TARGETS:
-        values = results[results["metric"] == metric].pivot_table(
-            index=["dataset", "seed"], columns="method", values="value"
-        )
-        if method not in values or baseline not in values:
+        subset = results[results["metric"] == metric]
+        if not {method, baseline} <= set(subset["method"]):
             continue
+        values = subset.pivot_table(
+            index=["dataset", "seed"], columns="method", values="value", dropna=False
+        )
         difference = (values[method] - values[baseline]).dropna()
+        target = f"{method} − {baseline} on {metric} ≥ −{margin:g}"
+        if difference.empty:
+            reason = NOT_SCORED if metric in LABEL_METRICS else "not scored"
+            rows.append(
+                {
+                    "target": target,
+                    "mean": np.nan,
+                    "ci_low": np.nan,
+                    "ci_high": np.nan,
+                    "seeds": 0,
+                    "verdict": reason,
+                }  # fmt: skip
+            )
+            continue
         low, high = t_interval(difference.mean(), difference.std(), len(difference), confidence)
         # Met when the whole interval clears the margin, missed when it lies below it.
         verdict = verdicts(low + margin, high + margin, True).item()
         rows.append(
             {
-                "target": f"{method} − {baseline} on {metric} ≥ −{margin:g}",
+                "target": target,
                 "mean": difference.mean(),
                 "ci_low": float(low),
                 "ci_high": float(high),
@@ -441,13 +503,20 @@ def transfer_targets(results: pd.DataFrame, confidence: float = 0.95) -> pd.Data
     return pd.DataFrame(rows)
 
 
-def transfer_report(results: pd.DataFrame) -> str:
-    """Markdown: protocol, a mean ± std table per method, and the targets."""
+def transfer_report(results: pd.DataFrame, reference_batches: Sequence[str] | None = None) -> str:
+    """Markdown: protocol, a mean ± std table per method, and the targets.
+
+    Metrics NaN for every seed (the label metrics of an unlabelled query) read "not scored";
+    ``reference_batches``, when given, are named in the protocol.
+    """
     summary = transfer_summary(results)
     summary["cell"] = [
-        f"{m:.3f} ± {s:.3f}" if np.isfinite(s) else f"{m:.3f}"
+        "not scored"
+        if not np.isfinite(m)
+        else (f"{m:.3f} ± {s:.3f}" if np.isfinite(s) else f"{m:.3f}")
         for m, s in zip(summary["mean"], summary["std"], strict=True)
     ]
+    unscored = summary[summary["n"].eq(0) & summary["metric"].isin(LABEL_METRICS)]
     table = summary.pivot_table(
         index=["dataset", "query", "method"], columns="metric", values="cell", aggfunc="first"
     ).reset_index()
@@ -464,6 +533,21 @@ def transfer_report(results: pd.DataFrame) -> str:
         "the correlation between log1p imputed and log1p measured counts of query cells; "
         "trained_fraction: share of the network trained on the query (totalVI: an upper bound).",
         "",
+        *(
+            [f"Reference batches: {', '.join(map(str, reference_batches))}.", ""]
+            if reference_batches is not None
+            else []
+        ),
+        *(
+            [
+                f"{', '.join(sorted(set(unscored['metric'])))} of query "
+                f"{', '.join(sorted(set(unscored['query'].astype(str))))}: {NOT_SCORED} "
+                "(its ADTs are scored, its labels are missing).",
+                "",
+            ]
+            if len(unscored)
+            else []
+        ),
         *markdown_table(table),
         "",
         "## Targets (paired per seed, 95% t-interval)",
@@ -473,7 +557,7 @@ def transfer_report(results: pd.DataFrame) -> str:
     if len(targets):
         targets = targets.assign(
             interval=[
-                f"{m:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+                f"{m:+.3f} [{lo:+.3f}, {hi:+.3f}]" if np.isfinite(m) else "—"
                 for m, lo, hi in zip(
                     targets["mean"], targets["ci_low"], targets["ci_high"], strict=True
                 )
