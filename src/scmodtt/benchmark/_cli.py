@@ -157,6 +157,15 @@ def _parser() -> argparse.ArgumentParser:
         "query), e.g. reapseq with --data pbmc_panel --batch-key dataset --query-batch eccite",
     )
     transfer.add_argument("--query-epochs", type=int, default=200, help="query mapping epochs")
+    transfer.add_argument(
+        "--protein-dropout",
+        type=float,
+        default=0.5,
+        help="modality dropout of the MODTT models, so that their encoder places RNA-only cells",
+    )
+    transfer.add_argument(
+        "--adapter-rank", type=int, default=4, help="rank of modtt_query_adapter's token adapter"
+    )
     return parser
 
 
@@ -178,6 +187,8 @@ def _transfer_main(args) -> None:
         exclude_labels=[x for x in (args.exclude_labels or "").split(",") if x],
         max_epochs=args.max_epochs,
         query_epochs=args.query_epochs,
+        protein_dropout=args.protein_dropout,
+        adapter_rank=args.adapter_rank,
         flow_max_epochs=args.flow_max_epochs,
         out=args.out,
     )

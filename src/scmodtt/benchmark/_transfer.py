@@ -84,7 +84,7 @@ def transfer(
     methods: Sequence[str] = TRANSFER_METHODS,
     exclude_labels: Sequence[str] = (),
     n_top_genes: int | None = 2000,
-    protein_dropout: float = 0.25,
+    protein_dropout: float = 0.5,
     adapter_rank: int = 4,
     max_epochs: int | None = None,
     query_epochs: int = 200,
