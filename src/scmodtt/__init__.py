@@ -2,12 +2,12 @@
 
 from importlib.metadata import version
 
-from . import datasets, metrics, pl, pp
+from . import datasets, io, metrics, pl, pp
 from .model import MODTT
 
 __version__ = version("scmodtt")
 
-__all__ = ["MODTT", "benchmark", "datasets", "metrics", "pl", "pp"]
+__all__ = ["MODTT", "benchmark", "datasets", "io", "metrics", "pl", "pp"]
 
 
 def __getattr__(name: str):

@@ -31,3 +31,12 @@ def layer_matrix(
     if layer in adata.layers:
         return adata.layers[layer]
     raise error(missing_message)
+
+
+def missing_and_extra(expected, observed):
+    """Names in ``expected`` only and names in ``observed`` only (two :class:`pandas.Index`).
+
+    Error messages about features or cells that do not match name both sides, so that the user
+    sees what to add and what to drop.
+    """
+    return expected.difference(observed), observed.difference(expected)

@@ -15,6 +15,8 @@ import torch.distributed as dist
 from scvi import REGISTRY_KEYS
 from scvi.module._constants import MODULE_KEYS
 
+from ._ondisk import OnDiskRows
+
 logger = logging.getLogger(__name__)
 
 #: Optimiser steps the default flow schedule aims at, whatever the number of cells.
@@ -23,6 +25,8 @@ FLOW_TARGET_STEPS = 4000
 FLOW_MIN_CELLS_PER_LABEL = 10
 #: Cells per step of the default flow fit.
 FLOW_BATCH_SIZE = 256
+#: Cells per forward pass when the training cells' posteriors are collected for the flow fit.
+POSTERIOR_BATCH_SIZE = 1024
 
 
 def default_flow_epochs(n_cells: int, batch_size: int = FLOW_BATCH_SIZE) -> int:
@@ -105,6 +109,8 @@ class FlowPriorMixin:
             raise ValueError(f"`posterior` must be 'samples' or 'means', got {posterior!r}.")
         values, scales, labels, batches = self._flow_training_data(indices, batch_size)
         if posterior == "means":
+            if isinstance(scales, OnDiskRows):
+                scales.close()
             scales = None
         if seed is None:
             seed = scvi.settings.seed if scvi.settings.seed is not None else 0
@@ -114,19 +120,25 @@ class FlowPriorMixin:
         if max_epochs is None:
             max_epochs = default_flow_epochs(len(values), batch_size)
         flow = self.module.flow_prior
-        history = flow.fit(
-            values,
-            labels,
-            batches,
-            scales=scales,
-            max_epochs=max_epochs,
-            batch_size=batch_size,
-            lr=lr,
-            label_dropout=label_dropout,
-            min_cells_per_label=min_cells_per_label,
-            seed=seed,
-            progress=progress,
-        )
+        try:
+            history = flow.fit(
+                values,
+                labels,
+                batches,
+                scales=scales,
+                max_epochs=max_epochs,
+                batch_size=batch_size,
+                lr=lr,
+                label_dropout=label_dropout,
+                min_cells_per_label=min_cells_per_label,
+                seed=seed,
+                progress=progress,
+            )
+        finally:  # backed data: the values' temporary files
+            n_cells = len(values)
+            for part in (values, scales):
+                if isinstance(part, OnDiskRows):
+                    part.close()
         _synchronise_across_processes(flow)
         counts = np.bincount(labels.cpu().numpy(), minlength=flow.n_labels)
         skipped = self._known_labels()[(counts > 0) & ~flow.fitted_labels.cpu().numpy()]
@@ -140,7 +152,7 @@ class FlowPriorMixin:
             )
         logger.info(
             "Flow prior fitted on %d cells of %d labels, %d epochs.",
-            len(values),
+            n_cells,
             int((counts > 0).sum()),
             max_epochs,
         )
@@ -150,7 +162,11 @@ class FlowPriorMixin:
     @torch.no_grad()
     def _flow_training_data(self, indices, batch_size: int):
         """Posterior means and scales with library statistics, labels and batches of cells."""
-        dataloader = self._make_data_loader(adata=self.adata, indices=indices, batch_size=1024)
+        if getattr(self.adata, "isbacked", False):
+            return self._flow_training_data_on_disk(indices)
+        dataloader = self._make_data_loader(
+            adata=self.adata, indices=indices, batch_size=POSTERIOR_BATCH_SIZE
+        )
         values, scales, labels, batches = [], [], [], []
         self.module.eval()
         for tensors in dataloader:
@@ -164,6 +180,49 @@ class FlowPriorMixin:
             batches.append(tensors[REGISTRY_KEYS.BATCH_KEY].reshape(-1).long().cpu())
         device = self.module.flow_prior.centre.device
         return tuple(torch.cat(part).to(device) for part in (values, scales, labels, batches))
+
+    @torch.no_grad()
+    def _flow_training_data_on_disk(self, indices):
+        """:meth:`_flow_training_data` of backed data: the values go to temporary files.
+
+        Each cell's ``2 × (n_latent + 3)`` values would otherwise grow memory with the number of
+        cells; on disk, the flow fit reads them per mini-batch. Rows are in the order of
+        ``indices``, as in memory, so the fit sees the same cells in the same order.
+        """
+        indices = np.asarray(indices).ravel()
+        device = self.module.flow_prior.centre.device
+        n_dims = self.module.flow_prior.n_dims
+        values = OnDiskRows(len(indices), n_dims, device)
+        scales = OnDiskRows(len(indices), n_dims, device)
+        labels = self._label_codes()[indices]
+        batches = (
+            np.asarray(self.adata_manager.get_from_registry(REGISTRY_KEYS.BATCH_KEY))
+            .ravel()
+            .astype(np.int64)[indices]
+        )
+        dataloader = self._make_data_loader(
+            adata=self.adata, indices=indices, batch_size=POSTERIOR_BATCH_SIZE
+        )
+        self.module.eval()
+        start = 0
+        for tensors in dataloader:  # in the order of `indices` (see `MODTTDataManager`)
+            qz = self.module.inference(**self.module._get_inference_input(tensors))[
+                MODULE_KEYS.QZ_KEY
+            ]
+            libraries = self.module.library_statistics(tensors)
+            values.write(start, torch.cat([qz.loc, libraries], dim=-1).cpu().numpy())
+            scales.write(
+                start, torch.cat([qz.scale, torch.zeros_like(libraries)], dim=-1).cpu().numpy()
+            )
+            start += len(libraries)
+            # Free this mini-batch before the loader reads the next, so that one is held at a time.
+            del tensors, qz, libraries
+        return (
+            values,
+            scales,
+            torch.as_tensor(labels, device=device),
+            torch.as_tensor(batches, device=device),
+        )
 
 
 def _rank() -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from typing import Literal
 
@@ -12,43 +11,30 @@ import pandas as pd
 import torch
 from mudata import MuData
 from scvi import REGISTRY_KEYS
-from scvi.data import AnnDataManager, fields
+from scvi.data import fields
 from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin, VAEMixin
 from scvi.utils import setup_anndata_dsp
 
-from .. import _normalization
 from .._constants import DEFAULT_MODULES_KEY
+from .._validation import missing_and_extra
 from ..module import MODTTVAE
-from ..module._likelihoods import (
-    COUNT_LIKELIHOODS,
-    DISPERSIONS,
-    GENE_LIKELIHOODS,
-    PROTEIN_LIKELIHOODS,
-    initial_output_bias,
-)
-from ..module._priors import library_statistics, per_label_moments
+from ..module._likelihoods import DISPERSIONS, GENE_LIKELIHOODS, PROTEIN_LIKELIHOODS
 from ..nn import COUPLINGS
-from ._checkpoints import (
-    ResumableCheckpoint,
-    TrainingStateCallback,
-    checkpoint_split,
-    resolve_checkpoint,
-)
 from ._expression import ExpressionMixin
 from ._flow import FlowPriorMixin
 from ._membership import layout_from_memberships, read_membership, with_residual_module
-from ._modalities import measured_proteins
+from ._ondisk import (
+    MODTTDataManager,
+    check_backed_mudata,
+    check_finite_streamed,
+    is_backed,
+)
 from ._parameters import parameter_counts
 from ._query import QueryMixin
+from ._statistics import data_statistics
 from ._synthetic import SyntheticCellsMixin
-from ._validation import (
-    check_counts,
-    check_finite,
-    check_labels,
-    check_modality,
-    check_non_negative,
-    get_matrix,
-)
+from ._training import TrainingMixin
+from ._validation import check_finite, check_labels, check_modality, get_matrix
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +42,7 @@ _MODALITY_ROLES = {"rna_layer": "RNA counts", "protein_layer": "protein (ADT) co
 
 
 class MODTT(
+    TrainingMixin,
     QueryMixin,
     FlowPriorMixin,
     SyntheticCellsMixin,
@@ -176,18 +163,21 @@ class MODTT(
         if balance_modalities is None:
             balance_modalities = gene_likelihood == "normal" and protein_likelihood == "normal"
 
-        rna_counts = self.adata_manager.get_from_registry(REGISTRY_KEYS.X_KEY)
-        protein_counts = self.adata_manager.get_from_registry(REGISTRY_KEYS.PROTEIN_EXP_KEY)
         rna_mod, protein_mod = self._modality_names()
-        for values, mod_name, likelihood in (
-            (rna_counts, rna_mod, gene_likelihood),
-            (protein_counts, protein_mod, protein_likelihood),
-        ):
-            if likelihood in COUNT_LIKELIHOODS:
-                check_counts(values, f"Modality {mod_name!r}", likelihood)
-            else:
-                # The encoder (and the "normal" likelihood) normalize on the fly with log1p/CLR.
-                check_non_negative(values, f"Modality {mod_name!r}")
+        batch_codes = np.asarray(self.adata_manager.get_from_registry(REGISTRY_KEYS.BATCH_KEY))
+        labels = self._label_codes()
+        # Count checks and summaries of all cells; streamed for backed (on-disk) data.
+        statistics = data_statistics(
+            self.adata_manager.get_from_registry(REGISTRY_KEYS.X_KEY),
+            self.adata_manager.get_from_registry(REGISTRY_KEYS.PROTEIN_EXP_KEY),
+            labels,
+            batch_codes,
+            self.summary_stats.n_labels,
+            self.summary_stats.n_batch,
+            self._category_mapping(REGISTRY_KEYS.BATCH_KEY),
+            {"rna": gene_likelihood, "protein": protein_likelihood},
+            {"rna": rna_mod, "protein": protein_mod},
+        )
 
         if module_membership is None:
             module_membership = self._read_module_membership(architecture)
@@ -197,7 +187,6 @@ class MODTT(
         self.module_names_ = layout.module_names
         self.module_modalities_ = layout.module_modalities
 
-        labels = self._label_codes()
         self.module = self._module_cls(
             n_genes=self.summary_stats.n_vars,
             n_proteins=self.summary_stats.n_proteins,
@@ -217,27 +206,14 @@ class MODTT(
             use_label_prior=self._labels_key() is not None,
             balance_modalities=balance_modalities,
             dispersion=dispersion,
-            initial_output_bias=_initial_output_bias(
-                rna_counts, protein_counts, gene_likelihood, protein_likelihood
-            ),
-            library_stats=per_label_moments(
-                library_statistics(rna_counts, _as_matrix(protein_counts)),
-                labels,
-                self.summary_stats.n_labels,
-            ),
+            initial_output_bias=statistics.initial_output_bias,
+            library_stats=statistics.library_stats,
             flow_n_hidden=flow_n_hidden,
             flow_n_layers=flow_n_layers,
-            protein_observed=measured_proteins(
-                protein_counts,
-                self.adata_manager.get_from_registry(REGISTRY_KEYS.BATCH_KEY),
-                self.summary_stats.n_batch,
-                self._category_mapping(REGISTRY_KEYS.BATCH_KEY),
-                protein_mod,
-            ),
+            protein_observed=statistics.protein_observed,
             protein_dropout=protein_dropout,
             adapter_rank=adapter_rank,
         )
-        batch_codes = np.asarray(self.adata_manager.get_from_registry(REGISTRY_KEYS.BATCH_KEY))
         self.module.trained_batches.copy_(
             torch.as_tensor(np.bincount(batch_codes.ravel(), minlength=self.summary_stats.n_batch))
             > 0
@@ -312,6 +288,12 @@ class MODTT(
         modalities = cls._create_modalities_attr_dict(modalities, setup_method_args)
         for role, description in _MODALITY_ROLES.items():
             check_modality(mdata, getattr(modalities, role), description)
+        if getattr(mdata, "isbacked", False):  # on disk: paired cells, counts readable by rows
+            check_backed_mudata(
+                mdata,
+                {role: getattr(modalities, role) for role in _MODALITY_ROLES},
+                {modalities.rna_layer: rna_layer, modalities.protein_layer: protein_layer},
+            )
         source_registry = kwargs.get("source_registry")
         for role, layer, registry_key in (
             ("rna_layer", rna_layer, REGISTRY_KEYS.X_KEY),
@@ -327,7 +309,7 @@ class MODTT(
                 )
             matrix = get_matrix(mdata[mod_name], mod_name, layer)
             where = f"Modality {mod_name!r}" + (f" layer {layer!r}" if layer else " `.X`")
-            check_finite(matrix, where)
+            (check_finite_streamed if is_backed(matrix) else check_finite)(matrix, where)
         if labels_key is not None:
             check_labels(mdata, labels_key, modalities.labels_key)
 
@@ -356,7 +338,8 @@ class MODTT(
                 mod_required=True,
             ),
         ]
-        adata_manager = AnnDataManager(fields=mudata_fields, setup_method_args=setup_method_args)
+        # scvi-tools' manager; backed mini-batches come in the sampler's order (see the class).
+        adata_manager = MODTTDataManager(fields=mudata_fields, setup_method_args=setup_method_args)
         adata_manager.register_fields(mdata, **kwargs)
         cls.register_manager(adata_manager)
 
@@ -369,153 +352,6 @@ class MODTT(
             "'protein_layer': 'prot'})`. "
             "Build one from AnnData objects with `mudata.MuData({'rna': rna, 'prot': prot})`."
         )
-
-    # ------------------------------------------------------------------ training
-    def train(
-        self,
-        max_epochs: int | None = None,
-        lr: float = 1e-3,
-        batch_size: int = 256,
-        train_size: float = 0.9,
-        validation_size: float | None = None,
-        early_stopping: bool = True,
-        early_stopping_patience: int = 20,
-        n_epochs_kl_warmup: int | None = 20,
-        max_kl_weight: float = 0.2,
-        flow_prior: bool = True,
-        flow_kwargs: dict | None = None,
-        plan_kwargs: dict | None = None,
-        checkpoint_dir: str | os.PathLike | None = None,
-        checkpoint_every_n_epochs: int = 1,
-        ckpt_path: str | os.PathLike | None = None,
-        **trainer_kwargs,
-    ):
-        """Train the autoencoder (Adam, early stopping on the validation ELBO), then its flow prior.
-
-        The second stage fits the conditional flow prior that :meth:`sample` draws from to the
-        training cells' posteriors (:meth:`fit_flow_prior`); it needs no extra step.
-
-        Parameters
-        ----------
-        max_epochs
-            Maximum passes through the data; ``None`` uses scvi-tools' heuristic
-            (:func:`scvi.model.get_max_epochs_heuristic`).
-        lr
-            Adam learning rate.
-        batch_size
-            Cells per mini-batch.
-        train_size, validation_size
-            Fractions of cells for training and validation (early stopping).
-        early_stopping
-            Stop when the validation ELBO has not improved for ``early_stopping_patience`` epochs.
-        early_stopping_patience
-            Epochs without improvement before stopping.
-        n_epochs_kl_warmup
-            Epochs over which the KL weight rises linearly from 0 to ``max_kl_weight`` (``None``:
-            no warm-up).
-        max_kl_weight
-            KL weight after warm-up. Below 1 the latent keeps more within-type variation (the flow
-            prior, not the KL term, then shapes what :meth:`sample` draws); the validation ELBO
-            that early stopping and :meth:`get_elbo` report always weighs the KL term fully.
-        flow_prior
-            Fit the conditional flow prior after the autoencoder (default of :meth:`sample`).
-            A query model (:meth:`load_query_data`) keeps the reference's and skips this.
-        flow_kwargs
-            Keyword arguments of :meth:`fit_flow_prior` (e.g. ``max_epochs``).
-        plan_kwargs
-            Keyword arguments of :class:`scvi.train.TrainingPlan`.
-        checkpoint_dir
-            Folder where Lightning writes ``last.ckpt``, the whole training state, every
-            ``checkpoint_every_n_epochs`` epochs (a
-            :class:`~lightning.pytorch.callbacks.ModelCheckpoint`): weights, the label prior's
-            moment-matched buffers, optimiser, epoch and step counters (hence the KL warm-up),
-            early stopping's state, the train/validation/test split, the random number generator
-            states and the history so far. ``None``: no checkpoints. (scvi-tools'
-            ``enable_checkpointing=True`` instead keeps the best model by validation loss as model
-            folders that :meth:`load` reads but that cannot resume training.)
-        checkpoint_every_n_epochs
-            Epochs between checkpoints in ``checkpoint_dir``.
-        ckpt_path
-            Resume an interrupted training from this checkpoint: a ``.ckpt`` file, or a
-            ``checkpoint_dir`` (``"last"``: this call's ``checkpoint_dir``). The model must be
-            built and set up as before on the same data; pass the same arguments (``max_epochs``
-            is the total, not the epochs left) and the same ``scvi.settings.seed``. Training then
-            continues from the next epoch on the checkpoint's data split and random states and
-            ends with the model an uninterrupted run would have trained; the flow prior is fitted
-            afterwards as usual.
-        **trainer_kwargs
-            Passed to :class:`scvi.train.Trainer` and Lightning (e.g. ``accelerator``,
-            ``devices``, ``strategy``, ``enable_progress_bar``, ``check_val_every_n_epoch``,
-            ``callbacks``). Several processes or GPUs: ``devices`` with
-            ``strategy="ddp_find_unused_parameters_true"`` from a script or ``torchrun``,
-            ``"ddp_notebook_find_unused_parameters_true"`` in a notebook (``"ddp_spawn"`` cannot
-            pickle the MuData registry). As scvi-tools documents, early stopping is then turned
-            off (with a warning); the label prior's moments are summed over the processes and
-            the flow prior is broadcast from the first, so every process holds the same model.
-
-        Examples
-        --------
-        >>> model.train(max_epochs=200, checkpoint_dir="modtt_checkpoints")
-        >>> # interrupted? In a new session, build the model as before, then:
-        >>> scvi.settings.seed = 0  # the seed of the interrupted run
-        >>> model = scmodtt.MODTT(mdata, coupling="tt")
-        >>> model.train(max_epochs=200, checkpoint_dir="modtt_checkpoints", ckpt_path="last")
-
-        """
-        # Another scvi-tools model set up on the same MuData rewrites the shared `_scvi_*`
-        # columns (e.g. every label code to 0); re-validating restores this model's registry.
-        self._validate_anndata(self.adata)
-        if not 0.0 <= max_kl_weight <= 1.0:
-            raise ValueError(f"`max_kl_weight` must be between 0 and 1, got {max_kl_weight!r}.")
-        plan_kwargs = {
-            # A query model's frozen weights stay exactly the reference's only without decay.
-            **({"weight_decay": 0.0} if self.is_query_model else {}),
-            "lr": lr,
-            "optimizer": "Adam",
-            "n_epochs_kl_warmup": n_epochs_kl_warmup,
-            "max_kl_weight": max_kl_weight,
-            **(plan_kwargs or {}),
-        }
-        if early_stopping:
-            trainer_kwargs.setdefault("early_stopping_patience", early_stopping_patience)
-            trainer_kwargs.setdefault("early_stopping_monitor", "elbo_validation")
-        datasplitter_kwargs = dict(trainer_kwargs.pop("datasplitter_kwargs", None) or {})
-        if ckpt_path is not None:
-            if os.fspath(ckpt_path) == "last":
-                if checkpoint_dir is None:
-                    raise ValueError(
-                        '`ckpt_path="last"` resumes from `checkpoint_dir`, which is not given; '
-                        "pass the folder or the `.ckpt` file of the interrupted training."
-                    )
-                ckpt_path = checkpoint_dir
-            checkpoint = resolve_checkpoint(ckpt_path)
-            split = checkpoint_split(checkpoint, self.adata.n_obs)
-            if split is not None:  # the interrupted run's cells, whatever the split arguments
-                datasplitter_kwargs["external_indexing"] = split
-            trainer_kwargs["ckpt_path"] = os.fspath(checkpoint)
-        # Random states, data split and history go into every Lightning checkpoint.
-        callbacks = [*(trainer_kwargs.pop("callbacks", None) or []), TrainingStateCallback()]
-        if checkpoint_dir is not None:
-            callbacks.append(ResumableCheckpoint(checkpoint_dir, checkpoint_every_n_epochs))
-        # scvi-tools leaves the module in eval mode after training (and after the flow fit);
-        # Lightning keeps modes as it finds them, so a second train() would start in eval mode.
-        self.module.train()
-        result = super().train(
-            max_epochs=max_epochs,
-            train_size=train_size,
-            validation_size=validation_size,
-            batch_size=batch_size,
-            early_stopping=early_stopping,
-            datasplitter_kwargs=datasplitter_kwargs or None,
-            plan_kwargs=plan_kwargs,
-            callbacks=callbacks,
-            **trainer_kwargs,
-        )
-        if flow_prior and not self.is_query_model:  # a query model keeps the reference's flow
-            flow_kwargs = dict(flow_kwargs or {})
-            flow_kwargs.setdefault("progress", trainer_kwargs.get("enable_progress_bar"))
-            self.fit_flow_prior(**flow_kwargs)
-        return result
 
     # ------------------------------------------------------------------ outputs
     @property
@@ -598,8 +434,7 @@ def _raise_if_features_differ(mod_name: str, expected: pd.Index, observed: pd.In
     """Raise a ValueError naming the missing and unexpected features of a modality."""
     if expected.equals(observed):
         return
-    missing = expected.difference(observed)
-    extra = observed.difference(expected)
+    missing, extra = missing_and_extra(expected, observed)
     raise ValueError(
         f"The features of modality {mod_name!r} differ from those the model was built "
         f"on ({len(expected)} expected, {len(observed)} given; {len(missing)} missing, "
@@ -612,17 +447,3 @@ def _raise_if_features_differ(mod_name: str, expected: pd.Index, observed: pd.In
 def _check_choice(name: str, value, choices: Sequence) -> None:
     if value not in choices:
         raise ValueError(f"`{name}` must be one of {tuple(choices)}, got {value!r}.")
-
-
-def _initial_output_bias(rna_counts, protein_counts, gene_likelihood, protein_likelihood):
-    """Decoder starting point at the registered cells' mean expression (see the module)."""
-    return {
-        "rna": initial_output_bias(gene_likelihood, rna_counts, _normalization.log1p_normalize),
-        "protein": initial_output_bias(
-            protein_likelihood, _as_matrix(protein_counts), _normalization.clr
-        ),
-    }
-
-
-def _as_matrix(values):
-    return values.to_numpy() if isinstance(values, pd.DataFrame) else values

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 
 import numpy as np
@@ -22,6 +23,7 @@ from scvi.model._utils import parse_device_args
 from scvi.model.base._archesmixin import MIN_VAR_NAME_RATIO, _get_loaded_data
 from scvi.model.base._save_load import _initialize_model
 
+from .._validation import missing_and_extra
 from ._validation import get_matrix
 
 logger = logging.getLogger(__name__)
@@ -67,7 +69,7 @@ class QueryMixin:
         >>> query_model.train(max_epochs=100)
 
         """
-        attr_dict, var_names, _, _ = _get_loaded_data(reference_model, device="cpu")
+        attr_dict, var_names, _, _ = _get_loaded_data(_as_reference(reference_model), device="cpu")
         registry = attr_dict["registry_"]
         _check_reference_class(registry, cls)
         setup_args = registry[_SETUP_ARGS_KEY]
@@ -165,7 +167,7 @@ class QueryMixin:
             validate_single_device=True,
         )
         attr_dict, var_names, reference_state, _ = _get_loaded_data(
-            reference_model, device=torch_device
+            _as_reference(reference_model), device=torch_device
         )
         registry = attr_dict.pop("registry_")
         _check_reference_class(registry, cls)
@@ -182,8 +184,11 @@ class QueryMixin:
                 mdata[mod_name].var_names, pd.Index(var_names[mod_name]), mod_name, what
             )
         cls.setup_mudata(mdata, source_registry=registry, extend_categories=True, **setup_args)
-        init_params = attr_dict["init_params_"]
+        # A copy: for an in-memory reference these are the reference model's own init parameters,
+        # which must keep its adapter rank (or the reference no longer loads once saved).
+        init_params = dict(attr_dict["init_params_"])
         init_params["non_kwargs"] = {**init_params["non_kwargs"], "adapter_rank": adapter_rank}
+        attr_dict["init_params_"] = init_params
         model = _initialize_model(cls, mdata, registry, attr_dict, None)
         model.to_device(torch_device)
 
@@ -194,6 +199,16 @@ class QueryMixin:
         module.known_labels[n_reference_labels:] = False
         query_batches = np.unique(model.adata_manager.get_from_registry(REGISTRY_KEYS.BATCH_KEY))
         module.adapted_batches[torch.as_tensor(query_batches.astype(np.int64))] = True
+        # Reference batches without query cells keep the reference's ADT panel (the query's
+        # counts would mark all their ADTs unmeasured), so that the query model embeds reference
+        # cells as the reference does.
+        observed = module.protein_observed
+        reference_observed = reference_state["protein_observed"].to(observed.device)
+        n_reference_batches = len(reference_observed)
+        reference_only = torch.as_tensor(
+            ~np.isin(np.arange(n_reference_batches), query_batches), device=observed.device
+        )
+        observed[:n_reference_batches][reference_only] = reference_observed[reference_only]
         module.priors_frozen.fill_(True)
         module.eval()
         if not unfrozen:
@@ -233,6 +248,13 @@ class QueryMixin:
         return bool(self.module.priors_frozen)
 
 
+def _as_reference(reference_model):
+    """scvi-tools reads a saved reference only from a ``str`` folder: accept any path."""
+    return (
+        os.fspath(reference_model) if isinstance(reference_model, os.PathLike) else reference_model
+    )
+
+
 def _check_reference_class(registry: dict, cls) -> None:
     saved_by = registry.get(_MODEL_NAME_KEY)
     if saved_by is not None and saved_by != cls.__name__:
@@ -247,8 +269,7 @@ def _raise_unless_reference_features(
 ) -> None:
     if query.equals(reference):
         return
-    missing = reference.difference(query)
-    extra = query.difference(reference)
+    missing, extra = missing_and_extra(reference, query)
     raise ValueError(
         f"The query's {what} in modality {mod_name!r} are not the reference's: {len(missing)} of "
         f"{len(reference)} reference {what} are missing (e.g. {list(missing[:5])}), "

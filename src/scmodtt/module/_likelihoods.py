@@ -315,13 +315,30 @@ def initial_output_bias(likelihood: str, counts, normalize: Callable) -> np.ndar
         for that likelihood, since it densifies).
 
     """
+    terms = output_bias_terms(likelihood, counts, normalize)
+    return output_bias_from_mean(likelihood, np.asarray(terms.mean(axis=0)).ravel())
+
+
+def output_bias_terms(likelihood: str, counts, normalize: Callable):
+    """Per-cell values whose mean over cells :func:`output_bias_from_mean` turns into the bias.
+
+    Split from :func:`initial_output_bias` so that data on disk can be averaged block by block.
+    """
     if likelihood == "normal":
-        return normalize(counts).mean(axis=0)
+        return normalize(counts)
     counts = sp.csr_matrix(counts, dtype=np.float64)
+    if likelihood == "nbmixture":
+        return counts
+    library = np.maximum(np.asarray(counts.sum(axis=1)).ravel(), 1.0)
+    return sp.diags(1.0 / library) @ counts  # frequencies
+
+
+def output_bias_from_mean(likelihood: str, mean: np.ndarray) -> np.ndarray:
+    """The bias of :func:`initial_output_bias` from the cells' mean of :func:`output_bias_terms`."""
+    if likelihood == "normal":
+        return mean
     if likelihood == "nbmixture":
         # Background rate such that the initial mixture (π = 0.5, foreground 1 + softplus(0)
         # ≈ 1.69 × background) has the observed mean: mean = background × 1.35.
-        return np.log(np.asarray(counts.mean(axis=0)).ravel() / 1.35 + 1e-3)
-    library = np.maximum(np.asarray(counts.sum(axis=1)).ravel(), 1.0)
-    frequencies = sp.diags(1.0 / library) @ counts
-    return np.log(np.asarray(frequencies.mean(axis=0)).ravel() + 1e-8)
+        return np.log(mean / 1.35 + 1e-3)
+    return np.log(mean + 1e-8)

@@ -369,12 +369,16 @@ class ConditionalFlowPrior(nn.Module):
         Parameters
         ----------
         values
-            ``(n_cells, n_dims)`` fitting values, e.g. posterior means and log libraries.
+            ``(n_cells, n_dims)`` fitting values, e.g. posterior means and log libraries: a
+            tensor, or rows read per mini-batch (indexing by a tensor of row numbers returns
+            them on ``values.device``; ``column_moments(rows)`` gives their mean and standard
+            deviation), as :class:`~scmodtt.model._ondisk.OnDiskRows` holds them on disk.
         labels, batches
             Integer codes ``(n_cells,)``.
         scales
-            Optional ``(n_cells, n_dims)`` standard deviations: each epoch sees a fresh draw
-            ``values + scales · ε`` (the aggregate posterior rather than its means).
+            Optional ``(n_cells, n_dims)`` standard deviations (held as ``values`` is): each
+            epoch sees a fresh draw ``values + scales · ε`` (the aggregate posterior rather
+            than its means).
         max_epochs
             Passes through the cells; the learning rate follows a cosine schedule to 0.
         batch_size
@@ -397,20 +401,27 @@ class ConditionalFlowPrior(nn.Module):
         The mean flow-matching loss of each epoch.
 
         """
-        values = values.detach().float()
-        scales = None if scales is None else scales.detach().float()
+        in_memory = isinstance(values, torch.Tensor)
+        if in_memory:
+            values = values.detach().float()
+            scales = None if scales is None else scales.detach().float()
         labels, batches = labels.reshape(-1).long(), batches.reshape(-1).long()
         counts = torch.bincount(labels, minlength=self.n_labels)
         self.fitted_labels.copy_(counts >= min_cells_per_label)
-        keep = self.fitted_labels[labels]
-        values, labels, batches = values[keep], labels[keep], batches[keep]
-        scales = None if scales is None else scales[keep]
-        self.centre.copy_(values.mean(0))
-        self.spread.copy_(values.std(0).clamp(min=1e-4) if len(values) > 1 else self.spread)
+        # Rows of the fitted labels' cells, read mini-batch by mini-batch: `values` and `scales`
+        # may also be rows on disk (`OnDiskRows`, for data too large for memory).
+        index = torch.nonzero(self.fitted_labels[labels]).reshape(-1)
+        labels, batches = labels[index], batches[index]
+        n = len(index)
+        if in_memory:
+            centre, spread = values[index].mean(0), values[index].std(0) if n > 1 else self.spread
+        else:
+            centre, spread = values.column_moments(index.cpu().numpy())
+        self.centre.copy_(centre)
+        self.spread.copy_(spread.clamp(min=1e-4) if n > 1 else self.spread)
 
         self._reset_velocity(seed)
         generator = torch.Generator(device=values.device).manual_seed(int(seed))
-        n = len(values)
         steps_per_epoch = max(1, math.ceil(n / batch_size))
         self.requires_grad_(True)
         self.train()
@@ -433,10 +444,10 @@ class ConditionalFlowPrior(nn.Module):
                 total = 0.0
                 for start in range(0, n, batch_size):
                     rows = order[start : start + batch_size]
-                    target = values[rows]
+                    target = values[index[rows]]
                     if scales is not None:
                         noise = torch.randn(target.shape, generator=generator, device=target.device)
-                        target = target + scales[rows] * noise
+                        target = target + scales[index[rows]] * noise
                     loss = self._flow_matching_loss(
                         (target - self.centre) / self.spread,
                         labels[rows],

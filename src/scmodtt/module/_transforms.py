@@ -29,8 +29,12 @@ def clr(counts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def masked_clr(counts: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Centred log-ratio over the measured entries only; unmeasured entries are 0."""
-    mask = mask.to(counts.dtype)
+    """Centred log-ratio over the measured entries only; unmeasured entries are 0.
+
+    ``mask`` broadcasts to ``counts``: a per-cell ``(n, 1)`` mask (modality dropout) keeps or
+    hides all of a cell's entries, and the centre is still the mean over its kept entries.
+    """
+    mask = torch.broadcast_to(mask, counts.shape).to(counts.dtype)
     logged = torch.log1p(counts) * mask
     centre = logged.sum(dim=-1, keepdim=True) / mask.sum(dim=-1, keepdim=True).clamp(min=1.0)
     return (logged - centre) * mask
