@@ -209,3 +209,18 @@ def test_interactive_ddp_strategy_trains_in_the_main_process(mdata_factory, tmp_
     assert any(not torch.equal(trained[name], initial[name]) for name in weights)
     assert model.is_flow_prior_fitted  # fitted once, in the main process
     assert len(model.history["train_loss"]) == DDP_KWARGS["max_epochs"]
+
+
+def test_ddp_with_a_backend_this_machine_lacks_fails_with_its_error(mdata_factory, tmp_path):
+    """NCCL on a CPU-only build: each rank raises torch's error and so does ``train()``, no hang."""
+    if dist.is_nccl_available():
+        pytest.skip("this torch build has NCCL; the test needs a backend it lacks")
+    from lightning.pytorch.strategies import DDPStrategy
+
+    model = _model(_registered_mdata(mdata_factory))
+    strategy = DDPStrategy(start_method="fork", process_group_backend="nccl")
+    started = time.monotonic()
+    with pytest.raises(Exception, match="NCCL"):
+        model.train(accelerator="cpu", devices=2, strategy=strategy, **DDP_KWARGS)
+    assert time.monotonic() - started < RANK_TIMEOUT_S
+    assert not dist.is_initialized()
