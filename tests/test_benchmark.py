@@ -1,20 +1,16 @@
-"""The benchmark loop, its budgets and its command line, end to end on ``tiny_cite``.
+"""The benchmark loop and its command line, end to end on ``tiny_cite``.
 
 One small benchmark (modtt-tt, flat, linear, oracle; one seed; two epochs) is run once per module
 into a temporary folder and read by several tests; copies of that folder check that reruns resume.
-A second small run sizes the MODTT and flat architectures to parameter budgets, one of which the
-dense coupling cannot reach: the budgets are found with :class:`BudgetSolver` on the same seed's
-data, never written down. Expectations come from the inputs (models, seeds, label counts, budget
-targets) or from the invariants of the metrics, never from an earlier output. Every latent model
-(the three MODTT architectures, scVI, totalVI) is also trained once per module for two epochs to
-check its latent protocols directly; :data:`scmodtt.benchmark.MODELS` is checked to be the one
-list of models that the run loop, the report and the command line read.
+Expectations come from the inputs (models, seeds, label counts) or from the invariants of the
+metrics, never from an earlier output. Every latent model (the three MODTT architectures, scVI,
+totalVI) is also trained once per module for two epochs to check its latent protocols directly;
+:data:`scmodtt.benchmark.MODELS` is checked to be the one list of models that the run loop, the
+report and the command line read. Parameter budgets are tested in ``test_budget.py``.
 """
 
 from __future__ import annotations
 
-import json
-import logging
 import re
 import shlex
 import shutil
@@ -26,14 +22,39 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 import scvi
+from _benchmark_common import (
+    COLUMNS,
+    CORRELATIONS,
+    DATASET,
+    FLOW_EPOCHS,
+    LABELS_KEY,
+    LATENT_MODELS,
+    LATENT_PROTOCOLS,
+    MAX_EPOCHS,
+    METRIC_MIN_CELLS,
+    MODELS,
+    N_MODULES,
+    N_TOP_GENES,
+    PROBABILITIES,
+    QUICK,
+    REQUIRED_METRICS,
+    SIZED,
+    TIMING_METRICS,
+    TRAINED,
+    build_context,
+    fit_with_modules,
+    load_seed_context,
+    read_metadata,
+    read_results,
+    write_h5mu,
+)
 
 import scmodtt
-from scmodtt.benchmark import DEFAULT_MODELS, PROTOCOLS, BudgetSolver, parse_budget, run
+from scmodtt.benchmark import DEFAULT_MODELS, PROTOCOLS, run
 from scmodtt.benchmark import _run as benchmark_run
 from scmodtt.benchmark import _seed as benchmark_seed
 from scmodtt.benchmark import _summary as benchmark_summary
 from scmodtt.benchmark import _zoo as benchmark_zoo
-from scmodtt.benchmark._budget import BUDGET_TOLERANCE
 from scmodtt.benchmark._cli import _parser, main
 from scmodtt.benchmark._data import (
     MIN_CELLS_FOR_SPLIT,
@@ -45,70 +66,7 @@ from scmodtt.benchmark._data import (
 from scmodtt.benchmark._protocols import GenerationRequest, _training_libraries
 from scmodtt.benchmark._reproduce import reproduce_commands
 from scmodtt.benchmark._timing import EpochTimer
-from scmodtt.benchmark._zoo import build_model, n_parameters
-
-DATASET = "tiny_cite"
-LABELS_KEY = "cell_type"
-MODELS = ("modtt-tt", "flat", "linear", "oracle")
-TRAINED = ("modtt-tt", "flat")
-#: Every model with a latent space, each scored under both latent protocols.
-LATENT_MODELS = ("modtt-tt", "modtt-dense", "flat", "scvi", "totalvi")
-LATENT_PROTOCOLS = ("latent_gaussian", "latent_flow")
-N_MODULES = {"rna": 8, "prot": 4}
-MAX_EPOCHS = 2
-#: Epochs of every flow prior (MODTT's own and the latent_flow protocol's): a few, for speed.
-FLOW_EPOCHS = 3
-N_TOP_GENES = 200
-#: Fewest cells per type for the per-type metrics; the distribution metrics need more than k = 5.
-METRIC_MIN_CELLS = 6
-QUICK = {
-    "max_epochs": MAX_EPOCHS,
-    "flow_max_epochs": FLOW_EPOCHS,
-    "n_top_genes": N_TOP_GENES,
-    "n_modules": N_MODULES,
-    "metric_min_cells": METRIC_MIN_CELLS,
-    "progress": False,
-}
-COLUMNS = ["dataset", "model", "protocol", "seed", "budget", "n_params", "metric", "value"]
-CORRELATIONS = ("cond_r", "interact_r")
-PROBABILITIES = ("c2st_auc", "tstr_f1", "trtr_f1")
-REQUIRED_METRICS = {*CORRELATIONS, *PROBABILITIES}
-#: Metrics that measure the machine rather than the model (differ between identical runs).
-TIMING_METRICS = (
-    "sample_cells_per_s",
-    "train_seconds",
-    "median_epoch_seconds",
-    "peak_memory_increase_mib",
-)
-SIZED = {"modtt-tt": "tt", "modtt-dense": "dense", "flat": "flat"}
-RUN_LOGGER = "scmodtt.benchmark._run"
-
-
-def read_results(out: Path) -> pd.DataFrame:
-    """``out/results.csv`` typed as the benchmark writes it."""
-    return pd.read_csv(out / "results.csv", dtype={"budget": str})
-
-
-def read_metadata(out: Path, dataset: str = DATASET) -> dict:
-    """``out/metadata_<dataset>.json``."""
-    return json.loads((out / f"metadata_{dataset}.json").read_text())
-
-
-def write_h5mu(mdata, path: Path) -> Path:
-    """Write ``mdata`` to ``path`` and return the path."""
-    mdata.write(path)
-    return path
-
-
-class _ListHandler(logging.Handler):
-    """Keeps the records it receives (``caplog`` is per test; the budget run is per module)."""
-
-    def __init__(self):
-        super().__init__(level=logging.WARNING)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
+from scmodtt.benchmark._zoo import build_model
 
 
 # ---------------------------------------------------------------------- fixtures
@@ -136,88 +94,16 @@ def metadata(benchmark_out):
 
 
 @pytest.fixture(scope="module")
+def seed_context():
+    """Seed 0's split, features and Ward modules of ``tiny_cite``, as :func:`run` builds them."""
+    return load_seed_context()
+
+
+@pytest.fixture(scope="module")
 def tiny_path(tmp_path_factory):
     """``tiny_cite`` written as ``tiny_copy.h5mu`` (dataset name ``tiny_copy``)."""
     path = tmp_path_factory.mktemp("data") / "tiny_copy.h5mu"
     return write_h5mu(scmodtt.datasets.tiny_cite(), path)
-
-
-@pytest.fixture(scope="module")
-def seed_context():
-    """Seed 0's split, features and Ward modules of ``tiny_cite``, as :func:`run` builds them."""
-    _, mdata = load_benchmark_data(DATASET, LABELS_KEY)
-    return _build_context(mdata)
-
-
-def _build_context(mdata):
-    return benchmark_seed.SeedContext.build(
-        mdata, DATASET, LABELS_KEY, None, 0, N_TOP_GENES, N_MODULES, {"ward"}, None, "default"
-    )
-
-
-def _fit_with_modules(context):
-    """A copy of the context's fit cells with the Ward modules where MODTT reads them."""
-    fit = context.fit.copy()
-    benchmark_seed.use_modules(fit, "ward")
-    return fit
-
-
-@pytest.fixture(scope="module")
-def solver(seed_context):
-    """Budget solver for seed 0's data, built from a modular MODTT like the benchmark's."""
-    probe = build_model("modtt-tt", _fit_with_modules(seed_context), labels_key=LABELS_KEY)
-    return BudgetSolver.from_model(probe)
-
-
-def _reaches(solver: BudgetSolver, variant: str, target: int) -> bool:
-    try:
-        solver.solve(variant, target)
-    except ValueError:
-        return False
-    return True
-
-
-@pytest.fixture(scope="module")
-def budgets(solver):
-    """(budget all three architectures reach, budget TT and flat reach but dense does not).
-
-    Dense coupling grows in coarse steps of ``module_dim``: a budget between two consecutive dense
-    sizes, more than the tolerance away from both, is out of its reach.
-    """
-    dense = [solver.count("modular", "dense", module_dim=d) for d in range(1, 8)]
-    reachable = next(
-        n for n in dense if all(_reaches(solver, v, n) for v in ("tt", "flat", "dense"))
-    )
-    for low, high in zip(dense, dense[1:], strict=False):
-        lowest, highest = low / (1 - BUDGET_TOLERANCE), high / (1 + BUDGET_TOLERANCE)
-        if lowest < highest:
-            gap = int(np.sqrt(lowest * highest))
-            if not _reaches(solver, "dense", gap) and all(
-                _reaches(solver, v, gap) for v in ("tt", "flat")
-            ):
-                return str(reachable), str(gap)
-    pytest.fail(f"No budget in the dense coupling's gaps on this data (dense sizes {dense}).")
-
-
-@pytest.fixture(scope="module")
-def budget_run(tmp_path_factory, budgets):
-    """Output folder and warnings of a benchmark of the three sized models at both budgets."""
-    out = tmp_path_factory.mktemp("budgets") / "out"
-    handler = _ListHandler()
-    logger = logging.getLogger(RUN_LOGGER)
-    logger.addHandler(handler)
-    try:
-        run(
-            data=DATASET,
-            models=list(SIZED),
-            seeds=1,
-            budgets=list(budgets),
-            out=out,
-            **QUICK,
-        )
-    finally:
-        logger.removeHandler(handler)
-    return out, [record.getMessage() for record in handler.records]
 
 
 @pytest.fixture(scope="module")
@@ -418,7 +304,7 @@ def test_features_come_from_training_cells(seed_context):
     # Selected from all cells, these genes would now be among the chosen ones.
     from_all_cells = benchmark_seed.select_genes(mdata.copy(), N_TOP_GENES)
     assert from_all_cells.isin(rna.var_names[unselected]).any()
-    changed = _build_context(mdata)
+    changed = build_context(mdata)
     pd.testing.assert_index_equal(changed.fit["rna"].var_names, seed_context.fit["rna"].var_names)
     for modality in ("rna", "prot"):
         key = "modtt_modules_ward"
@@ -428,59 +314,7 @@ def test_features_come_from_training_cells(seed_context):
         )
 
 
-# ---------------------------------------------------------------------- budgets
-def test_budget_runs_land_on_target(budget_run, budgets, solver):
-    """Every sized run has its solver's count, within the tolerance of its budget."""
-    out, _ = budget_run
-    rows = read_results(out)[["model", "budget", "n_params"]].drop_duplicates()
-    assert set(rows["budget"]) == set(budgets)
-    assert not rows.duplicated(["model", "budget"]).any()
-    for model, budget, n_params in rows.itertuples(index=False):
-        target = parse_budget(budget)
-        assert abs(n_params - target) <= BUDGET_TOLERANCE * target, (model, budget, n_params)
-        assert n_params == solver.solve(SIZED[model], target)[1], (model, budget)
-
-
-def test_unreachable_budget_is_skipped_and_reported(budget_run, budgets):
-    """Dense at the budget it cannot reach is skipped with a warning and a metadata entry."""
-    out, warnings = budget_run
-    reachable, gap = budgets
-    ran = set(read_results(out)[["model", "budget"]].itertuples(index=False, name=None))
-    expected = {(model, budget) for model in SIZED for budget in budgets} - {("modtt-dense", gap)}
-    assert ran == expected
-    assert [w for w in warnings if "skipped" in w] == [
-        w for w in warnings if w.startswith(f"modtt-dense at budget {gap} skipped")
-    ]
-    assert len([w for w in warnings if "skipped" in w]) == 1
-    runs = read_metadata(out)["runs"]
-    skipped = [r for r in runs if r.get("skipped")]
-    assert [(r["model"], r["budget"]) for r in skipped] == [("modtt-dense", gap)]
-    assert "No 'dense' configuration" in skipped[0]["reason"]
-    trained = {(r["model"], r["budget"]) for r in runs if not r.get("skipped")}
-    assert trained == expected
-
-
-def test_rerun_does_not_repeat_skipped_runs(budget_run, budgets, tmp_path):
-    """Resuming a run with an unreachable budget trains nothing and records the skip once."""
-    out, _ = budget_run
-    again = tmp_path / "again"
-    shutil.copytree(out, again)
-    run(data=DATASET, models=list(SIZED), seeds=1, budgets=list(budgets), out=again, **QUICK)
-    pd.testing.assert_frame_equal(read_results(again), read_results(out))
-    assert read_metadata(again)["runs"] == read_metadata(out)["runs"]
-
-
-def test_gap_budget_message_names_the_nearest_sizes(solver, budgets):
-    """A budget between two dense sizes names both neighbours, not a range it already lies in."""
-    _, gap = budgets
-    dense = [solver.count("modular", "dense", module_dim=d) for d in range(1, 8)]
-    below = max(n for n in dense if n < int(gap))
-    above = min(n for n in dense if n > int(gap))
-    message = f"nearest 'dense' configurations have {below:,} and {above:,}"
-    with pytest.raises(ValueError, match=message):
-        solver.solve("dense", int(gap))
-
-
+# ---------------------------------------------------------------------- bad input
 def test_too_small_metric_min_cells_refused_before_training(tmp_path):
     """A per-type minimum the kNN metrics cannot use fails at once, with the value to use."""
     out = tmp_path / "out"
@@ -489,99 +323,6 @@ def test_too_small_metric_min_cells_refused_before_training(tmp_path):
     assert not (out / "results.csv").exists()
 
 
-def test_budget_no_architecture_reaches(tmp_path, solver):
-    """A budget below every architecture's smallest size is an error, before any training."""
-    assert min(solver.smallest(v) for v in ("tt", "dense", "flat")) > 500 * (1 + BUDGET_TOLERANCE)
-    out = tmp_path / "out"
-    with pytest.raises(ValueError, match="No requested architecture reaches the budget '500'"):
-        run(
-            data=DATASET,
-            models=[*SIZED, "linear"],
-            seeds=1,
-            budgets=["500"],
-            out=out,
-            **QUICK,
-        )
-    assert not (out / "results.csv").exists()
-
-
-# ---------------------------------------------------------------------- BudgetSolver
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("60k", 60_000),
-        ("1m", 1_000_000),
-        ("200000", 200_000),
-        (200_000, 200_000),
-        (" 2.5K ", 2_500),
-        (np.int64(7), 7),
-    ],
-)
-def test_parse_budget(text, expected):
-    """Suffixes k and m scale; plain numbers and integers pass through."""
-    assert parse_budget(text) == expected
-
-
-@pytest.mark.parametrize("text", ["lots", "1x", "k", ""])
-def test_parse_budget_bad_text(text):
-    """Text that is not a number with an optional k/m suffix is refused."""
-    with pytest.raises(ValueError, match="Cannot read parameter budget"):
-        parse_budget(text)
-
-
-def _target(solver: BudgetSolver, variant: str) -> int:
-    """A budget ``variant`` reaches: dense at one of its own sizes, the others at 3× their least."""
-    if variant == "dense":
-        return solver.count("modular", "dense", module_dim=3)
-    return 3 * solver.smallest(variant)
-
-
-@pytest.mark.parametrize("variant", ["tt", "dense", "flat"])
-def test_solve_within_tolerance(solver, variant):
-    """The configuration found has the count returned, within the tolerance of the target."""
-    target = _target(solver, variant)
-    kwargs, n = solver.solve(variant, target)
-    assert abs(n - target) <= BUDGET_TOLERANCE * target
-    expected_keys = {"tt": {"module_dim", "tt_rank"}, "dense": {"module_dim"}, "flat": {"n_hidden"}}
-    assert set(kwargs) == expected_keys[variant]
-    if variant == "flat":
-        assert solver.count("flat", **kwargs) == n
-    else:
-        assert solver.count("modular", variant, **kwargs) == n
-
-
-@pytest.mark.parametrize("variant", ["tt", "dense", "flat"])
-def test_solved_count_matches_built_model(solver, seed_context, variant):
-    """A model built with the solved configuration has exactly the solver's count."""
-    kwargs, n = solver.solve(variant, _target(solver, variant))
-    name = "flat" if variant == "flat" else f"modtt-{variant}"
-    model = build_model(name, _fit_with_modules(seed_context), labels_key=LABELS_KEY, **kwargs)
-    assert n_parameters(model) == n
-
-
-@pytest.mark.parametrize("variant", ["tt", "dense", "flat"])
-def test_smallest(solver, variant):
-    """The smallest size is the size-1 configuration; well below it nothing is on budget."""
-    smallest = solver.smallest(variant)
-    if variant == "flat":
-        assert smallest == solver.count("flat", n_hidden=1) < solver.count("flat", n_hidden=2)
-    else:
-        one = solver.count("modular", variant, module_dim=1, tt_rank=1)
-        assert smallest == one < solver.count("modular", variant, module_dim=2, tt_rank=1)
-    _, n = solver.solve(variant, smallest)
-    assert abs(n - smallest) <= BUDGET_TOLERANCE * smallest
-    with pytest.raises(ValueError, match=f"No '{variant}' configuration has"):
-        solver.solve(variant, int(smallest / (1 + 2 * BUDGET_TOLERANCE)))
-
-
-def test_solver_needs_a_modular_model(seed_context):
-    """A flat model has no module layout to size the modular architectures from."""
-    flat = build_model("flat", _fit_with_modules(seed_context), labels_key=LABELS_KEY)
-    with pytest.raises(ValueError, match="Build the solver from a modular MODTT"):
-        BudgetSolver.from_model(flat)
-
-
-# ---------------------------------------------------------------------- bad input
 @pytest.mark.parametrize(
     ("models", "match"),
     [
@@ -754,7 +495,7 @@ def latent_model(request, seed_context):
     name = request.param
     parsed = benchmark_run.BenchmarkModel.parse(name)
     scvi.settings.seed = 0
-    model = build_model(name, _fit_with_modules(seed_context), labels_key=LABELS_KEY)
+    model = build_model(name, fit_with_modules(seed_context), labels_key=LABELS_KEY)
     benchmark_run._train(model, parsed, seed_context, MAX_EPOCHS, EpochTimer(), FLOW_EPOCHS)
     return name, model
 
