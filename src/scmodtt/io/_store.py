@@ -6,6 +6,11 @@ disk as anndata's backed sparse dataset, whose rows scvi-tools' own data loader 
 by mini-batch; ``obs``, ``var`` and ``varm`` (cell labels, feature names, module tables) are small
 and come into memory. Backed anndata reads ``layers``, ``obsm`` and ``obsp`` into memory, so a
 store keeps its counts in ``.X`` and nothing per cell beyond ``obs``.
+
+Why backed MuData and not a custom data module: it installs with anndata and mudata, holds both
+modalities of the same cells in one file, and scvi-tools' own loader reads it; scvi-tools' custom
+data modules (lamindb's ``MappedCollection``, TileDB-SOMA) deliver one count matrix per cell, so
+the ADTs would need a second loader kept in step with the first.
 """
 
 from __future__ import annotations
