@@ -41,3 +41,20 @@ $BENCH $REAPSEQ --seeds 3 --models modtt-tt,modtt-dense,flat \
 
 # Speed: every model in fresh processes, interleaved, 3 repeats (run it on an idle machine).
 $BENCH --task speed --repeats 3 --out results/speed
+
+# Reference mapping (transfer), 3 seeds each: REAP-seq samples, BMMC batches, the PBMC panel.
+TRANSFER="$BENCH --task transfer --seeds 3"
+$TRANSFER --data reapseq_pbmc --batch-key sample --exclude-labels doublet-like,low_quality \
+    --out results/transfer_reapseq
+$TRANSFER --data bmmc_cite --batch-key batch --out results/transfer_bmmc
+$TRANSFER --data pbmc_panel --batch-key dataset --query-batch eccite --reference-batches reapseq \
+    --exclude-labels doublet-like,low_quality --out results/transfer_pbmc_panel
+# Modality dropout of the reference (MODTT query mapping only).
+for dropout in 0.0 0.25; do
+    $TRANSFER --data reapseq_pbmc --batch-key sample --exclude-labels doublet-like,low_quality \
+        --models modtt_query --protein-dropout $dropout --out results/transfer_reapseq_dropout_$dropout
+done
+
+# Peak memory of training from disk against in memory (50k and 200k synthetic cells).
+.venv/bin/python scripts/measure_ondisk_rss.py run --folder /tmp/scmodtt_ondisk --sizes 50000 200000 \
+    --epochs 2 --results docs/benchmark_reports/ondisk_rss.json --figure docs/figures/ondisk_rss.png

@@ -7,6 +7,7 @@ the other 100 cells are the query, in a new batch. Query models train for 3 epoc
 from __future__ import annotations
 
 import logging
+import warnings
 
 import anndata as ad
 import mudata
@@ -628,3 +629,18 @@ def test_protein_dropout_must_be_below_one(tiny):
     scmodtt.MODTT.setup_mudata(mdata, **SETUP)
     with pytest.raises(ValueError, match=r"`protein_dropout` must be in \[0, 1\), got 1.0"):
         scmodtt.MODTT(mdata, protein_dropout=1.0)
+
+
+def test_mapping_rna_only_cells_onto_a_reference_without_dropout_warns(tiny, query_mdata):
+    mdata = _reference_cells(tiny)
+    scmodtt.MODTT.setup_mudata(mdata, **SETUP)
+    scvi.settings.seed = SEED
+    no_dropout = scmodtt.MODTT(mdata, module_dim=2, n_latent=4)
+    no_dropout.train(max_epochs=1, flow_prior=False, **QUIET)
+    rna_only = mudata.MuData({RNA: query_mdata[RNA].copy()})
+    rna_only.obs[BATCH] = QUERY_BATCH
+    with pytest.warns(UserWarning, match=r"protein_dropout=0.*100 query cells have no ADT counts"):
+        _mapped(rna_only, no_dropout)
+    with warnings.catch_warnings():  # query cells with their ADTs: nothing to warn about
+        warnings.simplefilter("error", UserWarning)
+        _mapped(query_mdata, no_dropout)

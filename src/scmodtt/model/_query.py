@@ -209,6 +209,7 @@ class QueryMixin:
             ~np.isin(np.arange(n_reference_batches), query_batches), device=observed.device
         )
         observed[:n_reference_batches][reference_only] = reference_observed[reference_only]
+        _warn_if_never_trained_without_adts(model)
         module.priors_frozen.fill_(True)
         module.eval()
         if not unfrozen:
@@ -246,6 +247,26 @@ class QueryMixin:
     def is_query_model(self) -> bool:
         """Whether this model maps query data onto a frozen reference (priors kept)."""
         return bool(self.module.priors_frozen)
+
+
+def _warn_if_never_trained_without_adts(model) -> None:
+    """Warn when a reference that never hid ADTs from its encoder meets RNA-only cells."""
+    if model.module.protein_dropout > 0:
+        return
+    proteins = model.adata_manager.get_from_registry(REGISTRY_KEYS.PROTEIN_EXP_KEY)
+    proteins = proteins.to_numpy() if hasattr(proteins, "to_numpy") else proteins
+    n_rna_only = int((np.asarray(proteins.sum(axis=1)).ravel() == 0).sum())
+    if n_rna_only:
+        warnings.warn(
+            f"The reference was trained without modality dropout (`protein_dropout=0`), so its "
+            f"encoder never learnt to place cells from their RNA alone, and {n_rna_only} query "
+            "cells have no ADT counts. Such cells map poorly (in the transfer benchmark on "
+            "REAP-seq: iLISI 0.00 instead of 0.73, label F1 0.67 instead of 0.78). Train the "
+            "reference with `MODTT(..., protein_dropout=0.5)` before mapping RNA-only data "
+            "onto it.",
+            UserWarning,
+            stacklevel=settings.warnings_stacklevel,
+        )
 
 
 def _as_reference(reference_model):
