@@ -23,6 +23,9 @@ from scmodtt.benchmark._transfer import (
     transfer_targets,
 )
 
+#: Training of every transfer run in these tests: a few epochs, for speed.
+QUICK = {"seeds": 1, "max_epochs": 3, "query_epochs": 3, "flow_max_epochs": 20}
+
 
 @pytest.fixture(scope="module")
 def bmmc_results(tmp_path_factory):
@@ -30,11 +33,8 @@ def bmmc_results(tmp_path_factory):
     results = transfer(
         "bmmc_cite",
         batch_key="batch",
-        seeds=1,
         methods=("modtt_query", "totalvi_query"),
-        max_epochs=3,
-        query_epochs=3,
-        flow_max_epochs=20,
+        **QUICK,
         out=out,
     )
     return results, out
@@ -60,11 +60,8 @@ def test_transfer_is_deterministic_under_a_seed(bmmc_results):
     again = transfer(
         "bmmc_cite",
         batch_key="batch",
-        seeds=1,
         methods=("modtt_query",),
-        max_epochs=3,
-        query_epochs=3,
-        flow_max_epochs=20,
+        **QUICK,
     )
     first = results[(results["method"] == "modtt_query") & (results["metric"] != "seconds")]
     second = again[again["metric"] != "seconds"]
@@ -179,12 +176,9 @@ def panel_results(tiny_panel, tmp_path_factory):
         batch_key="dataset",
         query_batch="eccite",
         reference_batches=["reapseq"],
-        seeds=1,
         methods=("modtt_query", "totalvi_query"),
         n_top_genes=None,
-        max_epochs=3,
-        query_epochs=3,
-        flow_max_epochs=20,
+        **QUICK,
         out=out,
     )
     return results, out

@@ -10,24 +10,13 @@ from scipy import sparse
 logger = logging.getLogger(__name__)
 
 
-def measured_proteins(
-    protein_counts, batch_codes, n_batch: int, batch_names, mod_name: str
-) -> np.ndarray:
-    """``(n_batch, n_proteins)`` booleans: an ADT is measured in a batch with any count of it.
-
-    totalVI's protein batch mask, from the counts alone: an ADT that no cell of a batch detected
-    carries no information there (it was not in that batch's panel, or the batch has no protein
-    data), so the model leaves it out of that batch's likelihood. What is masked is logged.
-    """
-    detected, cells_without = detected_by_batch(protein_counts, batch_codes, n_batch)
-    log_unmeasured(detected, cells_without, batch_codes, batch_names, mod_name)
-    return detected
-
-
 def detected_by_batch(protein_counts, batch_codes, n_batch: int) -> tuple[np.ndarray, int]:
     """Per-batch detection of each ADT, ``(n_batch, n_proteins)``, and the cells without ADTs.
 
-    Both add up over blocks of cells (``|`` and ``+``), so data on disk can be streamed.
+    totalVI's protein batch mask, from the counts alone: an ADT that no cell of a batch detected
+    carries no information there (it was not in that batch's panel, or the batch has no protein
+    data), so the model leaves it out of that batch's likelihood. Both results add up over
+    blocks of cells (``|`` and ``+``), so data on disk can be streamed.
     """
     counts = protein_counts.to_numpy() if hasattr(protein_counts, "to_numpy") else protein_counts
     counts = sparse.csr_matrix(counts)

@@ -185,6 +185,8 @@ class MODTT(
         self.module_membership_ = module_membership
         layout = layout_from_memberships(module_membership["rna"], module_membership["protein"])
         self.module_names_ = layout.module_names
+        # Per data set, not saved with the model (hence no trailing underscore).
+        self._n_rna_only_cells = statistics.n_rna_only_cells
         self.module_modalities_ = layout.module_modalities
 
         self.module = self._module_cls(

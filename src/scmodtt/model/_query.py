@@ -253,9 +253,7 @@ def _warn_if_never_trained_without_adts(model) -> None:
     """Warn when a reference that never hid ADTs from its encoder meets RNA-only cells."""
     if model.module.protein_dropout > 0:
         return
-    proteins = model.adata_manager.get_from_registry(REGISTRY_KEYS.PROTEIN_EXP_KEY)
-    proteins = proteins.to_numpy() if hasattr(proteins, "to_numpy") else proteins
-    n_rna_only = int((np.asarray(proteins.sum(axis=1)).ravel() == 0).sum())
+    n_rna_only = model._n_rna_only_cells  # counted while the model summarised its data
     if n_rna_only:
         warnings.warn(
             f"The reference was trained without modality dropout (`protein_dropout=0`), so its "

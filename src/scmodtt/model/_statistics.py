@@ -19,7 +19,7 @@ from ..module._likelihoods import (
     output_bias_terms,
 )
 from ..module._priors import LIBRARY_STAT_KEYS, library_statistics, per_label_moments
-from ._modalities import detected_by_batch, log_unmeasured, measured_proteins
+from ._modalities import detected_by_batch, log_unmeasured
 from ._ondisk import is_backed, read_rows, row_blocks
 from ._validation import check_counts, check_non_negative
 
@@ -38,12 +38,15 @@ class DataStatistics:
         ``(n_labels, 3, 2)`` per-label mean and standard deviation of the library statistics.
     protein_observed
         ``(n_batch, n_proteins)`` booleans: the ADTs each batch measured.
+    n_rna_only_cells
+        Cells without any ADT count (RNA-only cells, whose ADTs are imputed).
 
     """
 
     initial_output_bias: dict[str, np.ndarray]
     library_stats: np.ndarray
     protein_observed: np.ndarray
+    n_rna_only_cells: int
 
 
 def data_statistics(
@@ -101,6 +104,10 @@ def _in_memory_statistics(
     counts = {"rna": rna_counts, "protein": protein_counts}
     for role, values in counts.items():
         _check_values(values, likelihoods[role], mod_names[role])
+    detected, cells_without = detected_by_batch(protein_counts, cells.batch_codes, cells.n_batch)
+    log_unmeasured(
+        detected, cells_without, cells.batch_codes, cells.batch_names, mod_names["protein"]
+    )
     return DataStatistics(
         initial_output_bias={
             role: initial_output_bias(likelihoods[role], values, _NORMALIZE[role])
@@ -109,13 +116,8 @@ def _in_memory_statistics(
         library_stats=per_label_moments(
             library_statistics(rna_counts, protein_counts), cells.labels, cells.n_labels
         ),
-        protein_observed=measured_proteins(
-            protein_counts,
-            cells.batch_codes,
-            cells.n_batch,
-            cells.batch_names,
-            mod_names["protein"],
-        ),
+        protein_observed=detected,
+        n_rna_only_cells=cells_without,
     )
 
 
@@ -155,6 +157,7 @@ def _streamed_statistics(
         },
         library_stats=library.moments(),
         protein_observed=detected,
+        n_rna_only_cells=cells_without,
     )
 
 
