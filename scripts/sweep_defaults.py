@@ -23,7 +23,6 @@ import scvi
 import torch
 
 torch.set_num_threads(1)
-from scmodtt import metrics
 from scmodtt.benchmark import _seed
 from scmodtt.benchmark._data import drop_rare_labels, exclude_cells_with_labels, load_benchmark_data
 from scmodtt.benchmark._zoo import build_model
@@ -110,16 +109,7 @@ for cfg in configs:
         syn = model.sample(labels=ctx.label_counts.to_dict(), seed=seed, **kw)
         gen = time.time() - t0
         syn.obs["cell_type"] = syn.obs["cell_type"].astype(str).astype("category")
-        sc = metrics.evaluate(
-            ctx.test,
-            syn,
-            ctx.pairs,
-            labels_key="cell_type",
-            real_train=ctx.train,
-            reference=ctx.validation,
-            seed=seed,
-            min_cells=20,
-        )
+        sc = ctx.score(syn, min_cells=20)
         d = dict(zip(sc["metric"], sc["value"]))
         d.update(
             tag=tag,

@@ -303,16 +303,7 @@ def _run_one(
         start = time.perf_counter()
         synthetic = PROTOCOLS[protocol].generate(request)
         seconds = time.perf_counter() - start
-        scores = metrics.evaluate(
-            context.test,
-            synthetic,
-            context.pairs,
-            labels_key=labels_key,
-            real_train=context.train,
-            reference=context.validation,
-            seed=seed,
-            min_cells=metric_min_cells,
-        )
+        scores = context.score(synthetic, metric_min_cells)
         scores = scores[["metric", "value"]].copy()
         extra = {"sample_cells_per_s": synthetic.n_obs / seconds}
         if trained is not None:

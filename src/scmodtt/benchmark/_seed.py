@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from mudata import MuData
 
-from .. import pp
+from .. import metrics, pp
 from ._data import Split, detected_genes, stratified_split, with_genes
 from ._zoo import PROTEIN_MOD, RNA_MOD
 
@@ -83,6 +83,19 @@ class SeedContext:
             test.obs[labels_key].astype(str).value_counts().sort_index(),
             embeddings_folder,
             embedding_budget,
+        )
+
+    def score(self, synthetic: MuData, min_cells: int = 20) -> pd.DataFrame:
+        """Every metric of synthetic cells against this seed's test cells (long format)."""
+        return metrics.evaluate(
+            self.test,
+            synthetic,
+            self.pairs,
+            labels_key=self.labels_key,
+            real_train=self.train,
+            reference=self.validation,
+            seed=self.seed,
+            min_cells=min_cells,
         )
 
 

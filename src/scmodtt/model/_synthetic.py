@@ -18,7 +18,12 @@ from scvi import REGISTRY_KEYS
 from .._constants import PROTEIN_NORMALIZED_LAYER, RNA_NORMALIZED_LAYER
 from .._normalization import clr, log1p_normalize_sparse
 from ..module._modttvae import PRIORS
-from ..module._priors import LIBRARY_STAT_KEYS, check_sampling_settings, rare_labels
+from ..module._priors import (
+    DEFAULT_ODE_STEPS,
+    LIBRARY_STAT_KEYS,
+    check_sampling_settings,
+    rare_labels,
+)
 
 #: ``obs`` column that marks generated cells.
 SYNTHETIC_KEY = "synthetic"
@@ -36,7 +41,7 @@ class SyntheticCellsMixin:
         return_anndata: bool = False,
         batch_size: int = 1024,
         prior: Literal["flow", "gaussian"] = "flow",
-        n_steps: int = 20,
+        n_steps: int = DEFAULT_ODE_STEPS,
         guidance: float = 1.0,
     ) -> MuData | ad.AnnData:
         """Generate synthetic cells conditioned on their label (cell type).

@@ -16,6 +16,7 @@ from torch.distributions import Normal, kl_divergence
 from ..nn import ModularDecoder, ModularEncoder, TokenAdapter, TokenCoupling
 from ._likelihoods import FeatureLikelihood
 from ._priors import (
+    DEFAULT_ODE_STEPS,
     LIBRARY_STAT_KEYS,
     ConditionalFlowPrior,
     LabelGaussianPrior,
@@ -457,7 +458,7 @@ class MODTTVAE(BaseModuleClass):
         label_index: torch.Tensor,
         batch_index: torch.Tensor,
         prior: str = "flow",
-        n_steps: int = 20,
+        n_steps: int = DEFAULT_ODE_STEPS,
         guidance: float = 1.0,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Latent codes ``(n, n_latent)`` and library statistics ``(n, 3)`` of new cells.
