@@ -67,3 +67,19 @@ def test_sparse_log_prob_equals_dense(name, kind):
             assert fast_grads[key] is None
             continue
         torch.testing.assert_close(fast_grads[key], grad, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["nb", "zinb", "nbmixture"])
+def test_non_integer_counts_warn_as_scvi_tools_does(name):
+    """Outside the support the fast path gives scvi-tools' own warning, and the same value."""
+    counts = _counts("sparse", torch.Generator().manual_seed(0)) + 0.5
+    messages, values = [], []
+    for sparse in (False, True):
+        distribution = _build(name, sparse, _parameters(torch.Generator().manual_seed(1)))
+        distribution._validate_args = True
+        with pytest.warns(UserWarning) as caught:
+            values.append(distribution.log_prob(counts).detach())
+        messages.append({str(w.message) for w in caught})
+    assert messages[0] == messages[1]
+    assert "within the support" in " ".join(messages[1])
+    torch.testing.assert_close(values[1], values[0], atol=1e-5, rtol=1e-5)
