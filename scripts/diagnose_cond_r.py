@@ -37,25 +37,11 @@ from scmodtt import metrics
 from scmodtt._normalization import _dense_float
 from scmodtt.benchmark import _protocols as protocols
 from scmodtt.benchmark import _run, _seed
-from scmodtt.benchmark._data import (
-    drop_rare_labels,
-    exclude_cells_with_labels,
-    load_benchmark_data,
-)
 from scmodtt.benchmark._timing import EpochTimer
 from scmodtt.benchmark._zoo import PROTEIN_MOD, RNA_MOD, build_model
 from scmodtt.module._transforms import log_library
 
 LABELS = "cell_type"
-
-
-def _context(seed: int) -> _seed.SeedContext:
-    _, mdata = load_benchmark_data("reapseq_pbmc", LABELS, None)
-    mdata, _ = exclude_cells_with_labels(mdata, LABELS, ["doublet-like", "low_quality"])
-    mdata, _ = drop_rare_labels(mdata, LABELS, 40)
-    return _seed.SeedContext.build(
-        mdata, "reapseq_pbmc", LABELS, None, seed, 2000, None, {"ward"}, None, "default"
-    )
 
 
 @torch.inference_mode()
@@ -70,7 +56,7 @@ def _decode(model, z, rna_log_library, protein_log_library, protein_centre, nois
 
 def diagnose(seed: int, max_epochs: int | None = None, flow_variants: int = 0) -> pd.DataFrame:
     scvi.settings.seed = seed
-    context = _context(seed)
+    context = _seed.reapseq_context(seed, LABELS)
     fit = context.fit.copy()
     _seed.use_modules(fit, "ward")
     model = build_model("modtt-tt", fit, labels_key=LABELS)

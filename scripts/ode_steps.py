@@ -24,14 +24,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import scvi
 import torch
 
-from scmodtt.benchmark import _seed
-from scmodtt.benchmark._data import drop_rare_labels, exclude_cells_with_labels, load_benchmark_data
+from scmodtt.benchmark import _run, _seed
 from scmodtt.benchmark._stats import t_interval
+from scmodtt.benchmark._timing import EpochTimer
 from scmodtt.benchmark._zoo import build_model
 
 STEP_COUNTS = (2, 4, 5, 8, 10, 20)
@@ -43,22 +42,12 @@ METRICS = ("cond_r", "interact_r", "tstr_f1", "c2st_auc", "mmd2_rbf", "knn_preci
 
 
 def run_seed(seed: int, out: Path) -> None:
-    name, mdata = load_benchmark_data("reapseq_pbmc", "cell_type", None)
-    mdata, _ = exclude_cells_with_labels(mdata, "cell_type", ["doublet-like", "low_quality"])
-    mdata, _ = drop_rare_labels(mdata, "cell_type", 40)
-    context = _seed.SeedContext.build(
-        mdata, name, "cell_type", None, seed, 2000, None, {"ward"}, None, "default"
-    )
+    context = _seed.reapseq_context(seed)
     scvi.settings.seed = seed
     fit = context.fit.copy()
     _seed.use_modules(fit, "ward")
     model = build_model("modtt-tt", fit, labels_key="cell_type")
-    split = context.split_in_fit
-    empty = np.array([], dtype=np.int64)
-    model.train(
-        enable_progress_bar=False,
-        datasplitter_kwargs={"external_indexing": [split.train, split.validation, empty]},
-    )
+    _run._train(model, _run.BenchmarkModel.parse("modtt-tt"), context, None, EpochTimer())
 
     flow = model.module.flow_prior
     fitted = torch.nonzero(flow.fitted_labels).reshape(-1)

@@ -24,7 +24,6 @@ import torch
 
 torch.set_num_threads(1)
 from scmodtt.benchmark import _seed
-from scmodtt.benchmark._data import drop_rare_labels, exclude_cells_with_labels, load_benchmark_data
 from scmodtt.benchmark._zoo import build_model
 
 _OLD = {"module_dim": 4, "tt_rank": 4, "protein_likelihood": "nbmixture"}
@@ -75,12 +74,7 @@ CONFIGS = [
 
 out, seed = sys.argv[1], int(sys.argv[2])
 configs = CONFIGS if sys.argv[3] == "all" else json.loads(sys.argv[3])
-name, mdata = load_benchmark_data("reapseq_pbmc", "cell_type", None)
-mdata, _ = exclude_cells_with_labels(mdata, "cell_type", ["doublet-like", "low_quality"])
-mdata, _ = drop_rare_labels(mdata, "cell_type", 40)
-ctx = _seed.SeedContext.build(
-    mdata, name, "cell_type", None, seed, 2000, None, {"ward"}, None, "default"
-)
+ctx = _seed.reapseq_context(seed)
 for cfg in configs:
     tag = cfg.pop("tag")
     model_kw = cfg.get("model", {})

@@ -14,7 +14,15 @@ import pandas as pd
 from mudata import MuData
 
 from .. import metrics, pp
-from ._data import Split, detected_genes, stratified_split, with_genes
+from ._data import (
+    Split,
+    detected_genes,
+    drop_rare_labels,
+    exclude_cells_with_labels,
+    load_benchmark_data,
+    stratified_split,
+    with_genes,
+)
 from ._zoo import PROTEIN_MOD, RNA_MOD
 
 
@@ -97,6 +105,19 @@ class SeedContext:
             seed=self.seed,
             min_cells=min_cells,
         )
+
+
+def reapseq_context(seed: int, labels_key: str = "cell_type") -> SeedContext:
+    """One seed of the published REAP-seq setting, for the diagnostic scripts: without the
+    ``doublet-like`` and ``low_quality`` cells and labels under 40 cells, 2,000 HVGs, Ward modules
+    (docs/benchmarks.md, "Protocol").
+    """
+    dataset, mdata = load_benchmark_data("reapseq_pbmc", labels_key, None)
+    mdata, _ = exclude_cells_with_labels(mdata, labels_key, ["doublet-like", "low_quality"])
+    mdata, _ = drop_rare_labels(mdata, labels_key, 40)
+    return SeedContext.build(
+        mdata, dataset, labels_key, None, seed, 2000, None, {"ward"}, None, "default"
+    )
 
 
 def select_genes(train: MuData, n_top_genes: int | None) -> pd.Index:
