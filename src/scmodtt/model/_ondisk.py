@@ -194,21 +194,6 @@ class OnDiskRows:
         out[order] = values
         return torch.from_numpy(out).to(self.device)
 
-    def column_moments(self, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean and (unbiased) standard deviation of each column over ``rows``, streamed."""
-        rows = np.sort(np.asarray(rows))
-        total = np.zeros(self.shape[1])
-        squares = np.zeros(self.shape[1])
-        for start, stop in row_blocks(len(rows), self.shape[1]):
-            block = self._rows[rows[start:stop]].astype(np.float64)
-            total += block.sum(0)
-            squares += (block**2).sum(0)
-        n = len(rows)
-        mean = total / max(n, 1)
-        variance = (squares - n * mean**2) / max(n - 1, 1)
-        as_tensor = lambda values: torch.as_tensor(values, dtype=torch.float32, device=self.device)  # noqa: E731
-        return as_tensor(mean), as_tensor(np.sqrt(np.maximum(variance, 0.0)))
-
     def close(self) -> None:
         """Delete the temporary file."""
         if self._file.id.valid:

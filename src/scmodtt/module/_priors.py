@@ -51,6 +51,31 @@ DEFAULT_ODE_STEPS = 8
 _ODE_CHUNK = 4096
 
 
+#: Rows per block of :func:`column_moments` (a few MB of float64 at the flow's width).
+MOMENT_BLOCK_ROWS = 16_384
+
+
+def column_moments(rows_source, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and unbiased standard deviation of each column over ``rows``, in float64 blocks.
+
+    ``rows_source`` is a tensor or anything indexed by a tensor of row numbers (e.g.
+    :class:`~scmodtt.model._ondisk.OnDiskRows`). The blocks are the same whatever holds the
+    rows, so in-memory and on-disk values give identical moments.
+    """
+    rows = np.sort(np.asarray(rows, dtype=np.int64))
+    total = squares = 0.0
+    for start in range(0, len(rows), MOMENT_BLOCK_ROWS):
+        block = rows_source[torch.from_numpy(rows[start : start + MOMENT_BLOCK_ROWS])]
+        block = block.detach().cpu().double()
+        total = total + block.sum(0)
+        squares = squares + (block**2).sum(0)
+    n = len(rows)
+    mean = total / max(n, 1)
+    variance = ((squares - n * mean**2) / max(n - 1, 1)).clamp(min=0.0)
+    device = rows_source.device
+    return mean.float().to(device), variance.sqrt().float().to(device)
+
+
 def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
     """``tensor`` summed over the processes of a distributed run (itself in a single process)."""
     if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
@@ -376,8 +401,8 @@ class ConditionalFlowPrior(nn.Module):
         values
             ``(n_cells, n_dims)`` fitting values, e.g. posterior means and log libraries: a
             tensor, or rows read per mini-batch (indexing by a tensor of row numbers returns
-            them on ``values.device``; ``column_moments(rows)`` gives their mean and standard
-            deviation), as :class:`~scmodtt.model._ondisk.OnDiskRows` holds them on disk.
+            them on ``values.device``), as :class:`~scmodtt.model._ondisk.OnDiskRows` holds
+            them on disk.
         labels, batches
             Integer codes ``(n_cells,)``.
         scales
@@ -418,10 +443,9 @@ class ConditionalFlowPrior(nn.Module):
         index = torch.nonzero(self.fitted_labels[labels]).reshape(-1)
         labels, batches = labels[index], batches[index]
         n = len(index)
-        if in_memory:
-            centre, spread = values[index].mean(0), values[index].std(0) if n > 1 else self.spread
-        else:
-            centre, spread = values.column_moments(index.cpu().numpy())
+        # One streamed float64 computation for both kinds of rows, so that a fit from disk and
+        # one in memory standardise by the same numbers, bit for bit.
+        centre, spread = column_moments(values, index.cpu().numpy())
         self.centre.copy_(centre)
         self.spread.copy_(spread.clamp(min=1e-4) if n > 1 else self.spread)
 
