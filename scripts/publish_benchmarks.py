@@ -1,4 +1,10 @@
-"""Copy benchmark reports and figures into the docs (benchmark_reports/, figures/benchmark/).
+"""Copy benchmark reports, figures and raw results into the docs.
+
+Reports go to docs/benchmark_reports/, figures to docs/figures/benchmark/, and each run's
+per-seed rows (``results.csv``, ``metadata_*.json``) to docs/benchmark_reports/results/<run>/:
+the tables can be recomputed from them (``scripts/headline_table.py``,
+``scripts/generator_targets.py``), and copying that folder back to ``results/<run>/`` lets
+``scmodtt-benchmark`` resume the run with more seeds on another machine.
 
 Usage, after `scripts/run_published_benchmarks.sh`:
 
@@ -30,6 +36,10 @@ def publish(out: Path) -> Path:
     target = DOCS / "benchmark_reports" / f"{out.name}.md"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text)
+    raw = target.parent / "results" / out.name
+    raw.mkdir(parents=True, exist_ok=True)
+    for table in [out / "results.csv", *out.glob("metadata_*.json")]:
+        shutil.copy(table, raw / table.name)
     return target
 
 
