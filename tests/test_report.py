@@ -402,3 +402,18 @@ def test_sampling_speed_is_divided_by_the_reference_under_a_comparable_protocol(
         speed.loc[("linear", "linear", "default", "sample_cells_per_s"), "median"]
         == (SAMPLING_SPEED["linear"])
     )
+
+
+def test_no_memory_ratio_against_an_increase_rss_does_not_resolve(results):
+    """A reference that reused memory freed by earlier models (an increase under 1 MiB) gives no
+    peak-memory ratio; one that grew gives the per-seed ratio."""
+    memory = results["metric"] == "peak_memory_increase_mib"
+    reference = memory & (results["model"] == "totalvi")
+    speed = speed_summary(results).set_index(["model", "protocol", "budget", "metric"])
+    key = ("modtt-tt", "native", "60k", "peak_memory_increase_mib")
+    grown = speed.loc[key]
+    assert np.isfinite(grown["ratio"]) and grown["ratio"] > 0
+    reused = speed_summary(results.assign(value=results["value"].where(~reference, 0.004)))
+    reused = reused.set_index(["model", "protocol", "budget", "metric"])
+    assert np.isnan(reused.loc[key, "ratio"])
+    assert reused.loc[key, "median"] == grown["median"]

@@ -347,7 +347,9 @@ def _speed_section(speed: pd.DataFrame, settings: str) -> list[str]:
         f"Medians over seeds; {reference}; {settings}. Training columns repeat on each protocol "
         "row of a model (one training serves all its protocols); sampling speed is per protocol "
         "and includes fitting the protocol's prior, decoding and count sampling; peak memory is "
-        "the increase during training.",
+        "the increase of this process's RSS during training (models trained later reuse memory "
+        "freed by earlier ones, so no ratio is taken against an increase under 1 MiB; "
+        "`--task speed` measures memory in fresh processes).",
         "",
         *markdown_table(shown),
         "",

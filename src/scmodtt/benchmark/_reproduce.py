@@ -60,7 +60,8 @@ def _epochs_text(metadata: dict) -> str:
 def settings_text(runs: pd.DataFrame, metadata: dict) -> str:
     """``3 seeds (0, 1, 2), max_epochs=…``: the settings every table of a dataset came from."""
     used = seeds(runs)
-    return f"{len(used)} seeds ({', '.join(map(str, used))}), {_epochs_text(metadata)}"
+    counted = f"{len(used)} seed" + ("s" if len(used) != 1 else "")
+    return f"{counted} ({', '.join(map(str, used))}), {_epochs_text(metadata)}"
 
 
 def skipped_runs(metadata: dict) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 
 from ._budget import parse_budget
@@ -38,6 +39,8 @@ TABLE_METRICS = (
 TRAINING_MEASUREMENTS = ("median_epoch_seconds", "train_seconds", "peak_memory_increase_mib")
 SPEED_MEASUREMENTS = (*TRAINING_MEASUREMENTS, "sample_cells_per_s")
 SPEED_REFERENCE = "totalvi"
+#: Smallest in-process peak-memory increase a ratio is taken against (MiB).
+MEMORY_RESOLUTION_MIB = 1.0
 
 
 # ---------------------------------------------------------------------- statistics over seeds
@@ -114,6 +117,12 @@ def speed_summary(results: pd.DataFrame, reference: str = SPEED_REFERENCE) -> pd
     )
     per_seed = per_seed.merge(reference_values, on=keys, how="left")
     per_seed["ratio"] = per_seed["value"] / per_seed["reference_value"]
+    # Models trained later in one process reuse memory freed by earlier ones, so a reference
+    # increase of a fraction of a MiB is below what RSS resolves, not a measurement to divide by.
+    unresolved = (per_seed["metric"] == "peak_memory_increase_mib") & (
+        per_seed["reference_value"] < MEMORY_RESOLUTION_MIB
+    )
+    per_seed.loc[unresolved, "ratio"] = np.nan
     return per_seed.groupby(RUN_KEYS + ["metric"], as_index=False, sort=False).agg(
         median=("value", "median"), ratio=("ratio", "median"), n_seeds=("seed", "nunique")
     )
