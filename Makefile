@@ -21,7 +21,7 @@ demo: $(STAMP)
 
 ## The whole test suite, notebooks and slow tests included (what CI runs).
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=25
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=25
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow and not notebooks"

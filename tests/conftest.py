@@ -97,3 +97,16 @@ def unlabelled_model(_base_mdata):
     model = scmodtt.MODTT(mdata, coupling="dense", n_latent=6)
     model.train(**TRAIN_KWARGS)
     return model
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Under ``--dist loadgroup`` (``make test``) every notebook is its own xdist group.
+
+    The notebooks take about 9 of the suite's 12 minutes; grouped by file they all ran on one
+    worker. Every other test stays grouped with its file, whose module fixtures it shares.
+    """
+    for item in items:
+        notebook = item.get_closest_marker("notebooks") is not None
+        group = item.nodeid if notebook else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
