@@ -53,6 +53,7 @@ from ._stats import (
     paired_differences,
 )
 from ._summary import (
+    MEMORY_RESOLUTION_MIB,
     PROTOCOL_DESCRIPTIONS,
     SPEED_MEASUREMENTS,
     SPEED_REFERENCE,
@@ -348,7 +349,8 @@ def _speed_section(speed: pd.DataFrame, settings: str) -> list[str]:
         "row of a model (one training serves all its protocols); sampling speed is per protocol "
         "and includes fitting the protocol's prior, decoding and count sampling; peak memory is "
         "the increase of this process's RSS during training (models trained later reuse memory "
-        "freed by earlier ones, so no ratio is taken against an increase under 1 MiB; "
+        "freed by earlier ones, so no ratio is taken against an increase under "
+        f"{MEMORY_RESOLUTION_MIB:g} MiB; "
         "`--task speed` measures memory in fresh processes).",
         "",
         *markdown_table(shown),
