@@ -1,13 +1,13 @@
 """Reference mapping: a query mapped onto a frozen MODTT reference (scArches semantics).
 
 One reference is trained once (two batches of ``tiny_cite``, 200 cells, a few epochs) and saved;
-the other 100 cells are the query, in a new batch. Query models train for 3 epochs.
+the other 100 cells are the query, in a new batch. Query models train for 3 epochs. Modality
+dropout and the masked CLR are tested in ``test_modality_dropout.py``.
 """
 
 from __future__ import annotations
 
 import logging
-import warnings
 
 import anndata as ad
 import mudata
@@ -16,29 +16,35 @@ import pandas as pd
 import pytest
 import scvi
 import torch
+from _query_common import (
+    BATCH,
+    BATCHES,
+    LABEL_CODES,
+    LABELS,
+    PROT,
+    PROTEINS,
+    QUERY_BATCH,
+    QUIET,
+    REFERENCE_BATCHES,
+    RNA,
+    RNA_COUNTS,
+    SEED,
+    SETUP,
+    all_cells_tensors,
+    mapped,
+    query_cells,
+    reference_cells,
+    tiny_with_modules,
+)
 from scipy import sparse
 from scvi import REGISTRY_KEYS
 
 import scmodtt
 from scmodtt.model._query import UNKNOWN_LABEL
-from scmodtt.module._transforms import clr, masked_clr
 from scmodtt.nn import TokenAdapter
 
-RNA, PROT = "rna", "prot"
-LABELS, BATCH = "cell_type", "sample"
-REFERENCE_BATCHES = ["PBMC_2", "PBMC_3"]
-QUERY_BATCH = "new_donor"
-SETUP = {
-    "labels_key": LABELS,
-    "batch_key": BATCH,
-    "modalities": {"rna_layer": RNA, "protein_layer": PROT},
-}
-QUIET = {"enable_progress_bar": False, "enable_model_summary": False}
 QUERY_EPOCHS = 3
 ADAPTER_RANK = 2
-SEED = 0
-RNA_COUNTS, PROTEINS = REGISTRY_KEYS.X_KEY, REGISTRY_KEYS.PROTEIN_EXP_KEY
-BATCHES, LABEL_CODES = REGISTRY_KEYS.BATCH_KEY, REGISTRY_KEYS.LABELS_KEY
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -52,20 +58,13 @@ def _restore_scvi_seed():
 @pytest.fixture(scope="module")
 def tiny():
     """``tiny_cite`` with Ward modules (6 gene, 3 ADT modules)."""
-    mudata.set_options(pull_on_update=False)
-    mdata = scmodtt.datasets.tiny_cite()
-    scmodtt.pp.find_modules(mdata, n_modules={RNA: 6, PROT: 3}, method="ward")
-    return mdata
-
-
-def _reference_cells(tiny) -> mudata.MuData:
-    return tiny[np.arange(tiny.n_obs) % 3 != 0].copy()
+    return tiny_with_modules()
 
 
 @pytest.fixture(scope="module")
 def reference(tiny, tmp_path_factory):
     """A trained reference (both samples, with modality dropout) and the folder it is saved in."""
-    mdata = _reference_cells(tiny)
+    mdata = reference_cells(tiny)
     scmodtt.MODTT.setup_mudata(mdata, **SETUP)
     scvi.settings.seed = SEED
     model = scmodtt.MODTT(
@@ -80,18 +79,7 @@ def reference(tiny, tmp_path_factory):
 @pytest.fixture
 def query_mdata(tiny):
     """A fresh, unregistered copy of the 100 query cells, all in batch ``QUERY_BATCH``."""
-    return _query_cells(tiny)
-
-
-def _query_cells(tiny) -> mudata.MuData:
-    mdata = tiny[np.arange(tiny.n_obs) % 3 == 0].copy()
-    mdata.obs[BATCH] = QUERY_BATCH
-    return mdata
-
-
-def _mapped(query, reference_model, **kwargs):
-    prepared = scmodtt.MODTT.prepare_query_mudata(query, reference_model)
-    return scmodtt.MODTT.load_query_data(prepared, reference_model, **kwargs)
+    return query_cells(tiny)
 
 
 @pytest.fixture(scope="module")
@@ -99,16 +87,10 @@ def adapted_query(tiny, reference):
     """A rank-2 adapter query model, its state dict before training, and after 3 epochs."""
     model, _ = reference
     scvi.settings.seed = SEED
-    query_model = _mapped(_query_cells(tiny), model, adapter_rank=ADAPTER_RANK)
+    query_model = mapped(query_cells(tiny), model, adapter_rank=ADAPTER_RANK)
     before = {key: value.clone() for key, value in query_model.module.state_dict().items()}
     query_model.train(max_epochs=QUERY_EPOCHS, **QUIET)
     return query_model, before
-
-
-def _tensors(model, adata=None) -> dict[str, torch.Tensor]:
-    """All cells of ``adata`` (default: the model's data) as one mini-batch."""
-    adata = model.adata if adata is None else adata
-    return next(iter(model._make_data_loader(adata=adata, batch_size=adata.n_obs)))
 
 
 def _batch_code(model, name: str) -> int:
@@ -171,7 +153,7 @@ def test_trained_parameter_fraction_counts_the_trainable_entries(tiny, reference
     model, _ = reference
     assert model.trained_parameter_fraction == 1.0
     assert not model.is_query_model
-    plain = _mapped(_query_cells(tiny), model)
+    plain = mapped(query_cells(tiny), model)
     assert plain.is_query_model
     module = plain.module
     width = module.n_modules * module.module_dim
@@ -182,7 +164,7 @@ def test_trained_parameter_fraction_counts_the_trainable_entries(tiny, reference
     assert trainable == ["decoder_input.weight"]
     # One backward pass: the gradient reaches exactly the new batch's column.
     module.train()
-    _, _, losses = module(_tensors(plain))
+    _, _, losses = module(all_cells_tensors(plain))
     losses.loss.backward()
     grad = module.decoder_input.weight.grad
     assert int((grad != 0).sum()) == width
@@ -196,7 +178,7 @@ def test_trained_parameter_fraction_counts_the_trainable_entries(tiny, reference
     )
     assert query_model.trained_parameter_fraction > plain.trained_parameter_fraction
 
-    unfrozen = _mapped(_query_cells(tiny), model, unfrozen=True)
+    unfrozen = mapped(query_cells(tiny), model, unfrozen=True)
     assert unfrozen.trained_parameter_fraction == 1.0
     assert unfrozen.is_query_model
     assert all(
@@ -206,9 +188,9 @@ def test_trained_parameter_fraction_counts_the_trainable_entries(tiny, reference
 
 def test_a_reference_batch_in_the_query_is_a_trained_batch(tiny, reference):
     model, _ = reference
-    query = _query_cells(tiny)
+    query = query_cells(tiny)
     query.obs[BATCH] = np.where(np.arange(query.n_obs) < 50, "PBMC_2", QUERY_BATCH)
-    query_model = _mapped(query, model)
+    query_model = mapped(query, model)
     mapping = list(query_model._category_mapping(REGISTRY_KEYS.BATCH_KEY))
     assert mapping == [*REFERENCE_BATCHES, QUERY_BATCH]  # no second "PBMC_2"
     module = query_model.module
@@ -221,7 +203,7 @@ def test_a_reference_batch_in_the_query_is_a_trained_batch(tiny, reference):
     assert torch.equal(module.protein_observed[1], model.module.protein_observed[1])
     # A query entirely of reference batches has nothing new to train.
     query.obs[BATCH] = "PBMC_3"
-    assert _mapped(query, model).trained_parameter_fraction == 0.0
+    assert mapped(query, model).trained_parameter_fraction == 0.0
 
 
 # ---------------------------------------------------------------------- missing proteins
@@ -240,7 +222,7 @@ def test_rna_only_query_gets_masked_zero_proteins_and_imputed_ones(query_mdata, 
     query_model = scmodtt.MODTT.load_query_data(prepared, model)
     module = query_model.module
     assert not bool(module.protein_observed[_batch_code(query_model, QUERY_BATCH)].any())
-    tensors = _tensors(query_model)
+    tensors = all_cells_tensors(query_model)
     assert not bool(module.protein_mask(tensors[PROTEINS], tensors[BATCHES]).any())
     _, _, losses = module(tensors)
     assert torch.equal(
@@ -273,7 +255,7 @@ def test_cells_without_adts_are_left_out_of_the_protein_likelihood(query_mdata, 
         counts[:50].toarray(), sparse.csr_matrix(query_mdata[PROT].X)[:50].toarray()
     )
     query_model = scmodtt.MODTT.load_query_data(prepared, model)
-    tensors = _tensors(query_model)
+    tensors = all_cells_tensors(query_model)
     _, _, losses = query_model.module(tensors)
     protein_loss = losses.reconstruction_loss["reconstruction_loss_protein"]
     assert bool((protein_loss[:50] > 0).all())
@@ -338,23 +320,6 @@ def test_a_partial_panel_is_padded_masked_and_extra_features_dropped(
     assert int(observed.sum()) > 30
 
 
-def test_masked_clr_centres_on_the_measured_entries():
-    counts = torch.tensor([[3.0, 0.0, 7.0, 1.0], [2.0, 5.0, 0.0, 4.0]])
-    torch.testing.assert_close(
-        masked_clr(counts, torch.ones(2, 4, dtype=torch.bool)), clr(counts)[0]
-    )
-    # A per-cell (n, 1) mask, as modality dropout passes it: a kept cell's full CLR, or zeros.
-    per_cell = masked_clr(counts, torch.tensor([[True], [False]]))
-    torch.testing.assert_close(per_cell[0], clr(counts)[0][0])
-    assert torch.equal(per_cell[1], torch.zeros(4))
-    mask = torch.tensor([[True, True, False, True], [True, False, True, True]])
-    values = masked_clr(counts, mask)
-    assert torch.equal(values[~mask], torch.zeros(2))
-    torch.testing.assert_close(values[0, mask[0]], clr(counts[0:1, mask[0]])[0][0])
-    # Unmeasured entries do not change the measured ones' values.
-    torch.testing.assert_close(masked_clr(counts + 100.0 * ~mask, mask), values)
-
-
 # ---------------------------------------------------------------------- labels
 
 
@@ -387,7 +352,7 @@ def test_query_labels_unknown_kept_and_samples_draw_reference_labels(
     assert module.known_labels.tolist() == [True] * len(reference_labels) + [False, False]
 
     # The KL term scores unknown-label cells against a reference label, known ones their own.
-    tensors = _tensors(query_model)
+    tensors = all_cells_tensors(query_model)
     inference = module.inference(tensors[RNA_COUNTS], tensors[PROTEINS], tensors[BATCHES])
     codes = tensors[LABEL_CODES].reshape(-1).long()
     prior_labels = module._prior_labels(inference["qz"], tensors[LABEL_CODES])
@@ -542,11 +507,11 @@ def test_token_adapter_starts_as_identity_and_gates_cells():
         TokenAdapter(n_modules=4, module_dim=3, rank=0)
 
 
-def test_the_adapter_changes_only_query_cells(tiny, reference, adapted_query):
+def test_the_adapter_changes_onlyquery_cells(tiny, reference, adapted_query):
     model, _ = reference
     query_model, before = adapted_query
-    frozen = _mapped(_query_cells(tiny), model)
-    untrained = _mapped(_query_cells(tiny), model, adapter_rank=ADAPTER_RANK)
+    frozen = mapped(query_cells(tiny), model)
+    untrained = mapped(query_cells(tiny), model, adapter_rank=ADAPTER_RANK)
     frozen_tokens = frozen.get_module_embeddings()
     assert torch.equal(
         untrained.module.token_adapter.up, torch.zeros_like(before["token_adapter.up"])
@@ -556,12 +521,12 @@ def test_the_adapter_changes_only_query_cells(tiny, reference, adapted_query):
     adapted_tokens = query_model.get_module_embeddings()
     assert np.abs(adapted_tokens - frozen_tokens).max() > 1e-5
     # Reference cells, embedded by the query model, keep the reference's tokens and latent.
-    reference_cells = _reference_cells(tiny)
+    reference_mdata = reference_cells(tiny)
     np.testing.assert_array_equal(
-        query_model.get_module_embeddings(reference_cells), model.get_module_embeddings()
+        query_model.get_module_embeddings(reference_mdata), model.get_module_embeddings()
     )
     np.testing.assert_allclose(
-        query_model.get_latent_representation(reference_cells),
+        query_model.get_latent_representation(reference_mdata),
         model.get_latent_representation(),
         rtol=0,
         atol=1e-6,
@@ -572,75 +537,14 @@ def test_query_mapping_is_deterministic_under_a_seed(tiny, reference, adapted_qu
     model, _ = reference
     query_model, _ = adapted_query
     scvi.settings.seed = SEED
-    again = _mapped(_query_cells(tiny), model, adapter_rank=ADAPTER_RANK)
+    again = mapped(query_cells(tiny), model, adapter_rank=ADAPTER_RANK)
     again.train(max_epochs=QUERY_EPOCHS, **QUIET)
     np.testing.assert_array_equal(
         again.get_latent_representation(), query_model.get_latent_representation()
     )
     scvi.settings.seed = SEED + 1
-    other = _mapped(_query_cells(tiny), model, adapter_rank=ADAPTER_RANK)
+    other = mapped(query_cells(tiny), model, adapter_rank=ADAPTER_RANK)
     other.train(max_epochs=QUERY_EPOCHS, **QUIET)
     assert not np.array_equal(
         other.get_latent_representation(), query_model.get_latent_representation()
     )
-
-
-# ---------------------------------------------------------------------- modality dropout
-
-
-def _encoder_means(module, tensors, y, seed: int = 0) -> torch.Tensor:
-    torch.manual_seed(seed)
-    return module.inference(tensors[RNA_COUNTS], y, tensors[BATCHES])["qz"].loc
-
-
-@pytest.mark.parametrize(
-    ("dropout", "full_panel"), [(0.0, True), (0.5, True), (0.5, False)], ids=str
-)
-def test_modality_dropout_hides_adts_from_the_encoder_in_training(tiny, dropout, full_panel):
-    mdata = _reference_cells(tiny)
-    if full_panel:  # every ADT detected in every batch: the per-cell dropout mask alone
-        mdata.mod[PROT].X = sparse.csr_matrix(mdata[PROT].X.toarray() + 1)
-    scmodtt.MODTT.setup_mudata(mdata, **SETUP)
-    model = scmodtt.MODTT(mdata, module_dim=3, n_latent=6, protein_dropout=dropout)
-    module, tensors = model.module, _tensors(model)
-    assert bool(module.protein_observed.all()) == full_panel
-    y = tensors[PROTEINS]
-    other_y = torch.poisson(torch.full_like(y, 20.0))
-    with torch.no_grad():
-        module.eval()
-        eval_means = _encoder_means(module, tensors, y)
-        assert bool(
-            ((eval_means - _encoder_means(module, tensors, other_y)).abs().amax(1) > 0).all()
-        )
-        module.train()
-        train_means = _encoder_means(module, tensors, y)
-        changed = (train_means - _encoder_means(module, tensors, other_y)).abs().amax(1) > 0
-        torch.manual_seed(0)
-        kept = (torch.rand(len(y), 1) >= dropout).reshape(-1)
-    assert torch.equal(changed, kept)  # a hidden cell's code does not see its ADTs
-    if dropout:
-        assert 0.3 < float((~kept).float().mean()) < 0.7
-    # A kept cell is encoded as at inference.
-    torch.testing.assert_close(train_means[kept], eval_means[kept], rtol=0, atol=1e-5)
-
-
-def test_protein_dropout_must_be_below_one(tiny):
-    mdata = _reference_cells(tiny)
-    scmodtt.MODTT.setup_mudata(mdata, **SETUP)
-    with pytest.raises(ValueError, match=r"`protein_dropout` must be in \[0, 1\), got 1.0"):
-        scmodtt.MODTT(mdata, protein_dropout=1.0)
-
-
-def test_mapping_rna_only_cells_onto_a_reference_without_dropout_warns(tiny, query_mdata):
-    mdata = _reference_cells(tiny)
-    scmodtt.MODTT.setup_mudata(mdata, **SETUP)
-    scvi.settings.seed = SEED
-    no_dropout = scmodtt.MODTT(mdata, module_dim=2, n_latent=4)
-    no_dropout.train(max_epochs=1, flow_prior=False, **QUIET)
-    rna_only = mudata.MuData({RNA: query_mdata[RNA].copy()})
-    rna_only.obs[BATCH] = QUERY_BATCH
-    with pytest.warns(UserWarning, match=r"protein_dropout=0.*100 query cells have no ADT counts"):
-        _mapped(rna_only, no_dropout)
-    with warnings.catch_warnings():  # query cells with their ADTs: nothing to warn about
-        warnings.simplefilter("error", UserWarning)
-        _mapped(query_mdata, no_dropout)
