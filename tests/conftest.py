@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import scvi
+from _query_common import tiny_with_modules
 
 #: Modality names of ``scvi.data.synthetic_iid(return_mudata=True)``.
 RNA_MOD = "rna"
@@ -97,6 +99,20 @@ def unlabelled_model(_base_mdata):
     model = scmodtt.MODTT(mdata, coupling="dense", n_latent=6)
     model.train(**TRAIN_KWARGS)
     return model
+
+
+@pytest.fixture(scope="module")
+def scvi_seed_restored_after_module():
+    """For modules that set ``scvi.settings.seed``: later test files get the seed they had."""
+    seed = scvi.settings.seed
+    yield
+    scvi.settings.seed = seed
+
+
+@pytest.fixture(scope="module")
+def tiny_ward():
+    """``tiny_cite`` with Ward modules (6 gene, 3 ADT modules): the query tests' data."""
+    return tiny_with_modules()
 
 
 @pytest.hookimpl(tryfirst=True)

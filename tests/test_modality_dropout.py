@@ -24,32 +24,20 @@ from _query_common import (
     mapped,
     query_cells,
     reference_cells,
-    tiny_with_modules,
 )
 from scipy import sparse
 
 import scmodtt
 from scmodtt.module._transforms import clr, masked_clr
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _restore_scvi_seed():
-    """These tests set ``scvi.settings.seed``; later test files get the seed they had."""
-    seed = scvi.settings.seed
-    yield
-    scvi.settings.seed = seed
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    """``tiny_cite`` with Ward modules (6 gene, 3 ADT modules)."""
-    return tiny_with_modules()
+#: These tests set ``scvi.settings.seed``; later test files get the seed they had.
+pytestmark = pytest.mark.usefixtures("scvi_seed_restored_after_module")
 
 
 @pytest.fixture
-def query_mdata(tiny):
+def query_mdata(tiny_ward):
     """A fresh, unregistered copy of the query cells, all in batch ``QUERY_BATCH``."""
-    return query_cells(tiny)
+    return query_cells(tiny_ward)
 
 
 def test_masked_clr_centres_on_the_measured_entries():
@@ -80,8 +68,8 @@ def _encoder_means(module, tensors, y, seed: int = 0) -> torch.Tensor:
 @pytest.mark.parametrize(
     ("dropout", "full_panel"), [(0.0, True), (0.5, True), (0.5, False)], ids=str
 )
-def test_modality_dropout_hides_adts_from_the_encoder_in_training(tiny, dropout, full_panel):
-    mdata = reference_cells(tiny)
+def test_modality_dropout_hides_adts_from_the_encoder_in_training(tiny_ward, dropout, full_panel):
+    mdata = reference_cells(tiny_ward)
     if full_panel:  # every ADT detected in every batch: the per-cell dropout mask alone
         mdata.mod[PROT].X = sparse.csr_matrix(mdata[PROT].X.toarray() + 1)
     scmodtt.MODTT.setup_mudata(mdata, **SETUP)
@@ -108,15 +96,15 @@ def test_modality_dropout_hides_adts_from_the_encoder_in_training(tiny, dropout,
     torch.testing.assert_close(train_means[kept], eval_means[kept], rtol=0, atol=1e-5)
 
 
-def test_protein_dropout_must_be_below_one(tiny):
-    mdata = reference_cells(tiny)
+def test_protein_dropout_must_be_below_one(tiny_ward):
+    mdata = reference_cells(tiny_ward)
     scmodtt.MODTT.setup_mudata(mdata, **SETUP)
     with pytest.raises(ValueError, match=r"`protein_dropout` must be in \[0, 1\), got 1.0"):
         scmodtt.MODTT(mdata, protein_dropout=1.0)
 
 
-def test_mapping_rna_only_cells_onto_a_reference_without_dropout_warns(tiny, query_mdata):
-    mdata = reference_cells(tiny)
+def test_mapping_rna_only_cells_onto_a_reference_without_dropout_warns(tiny_ward, query_mdata):
+    mdata = reference_cells(tiny_ward)
     scmodtt.MODTT.setup_mudata(mdata, **SETUP)
     scvi.settings.seed = SEED
     no_dropout = scmodtt.MODTT(mdata, module_dim=2, n_latent=4)

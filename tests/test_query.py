@@ -34,7 +34,6 @@ from _query_common import (
     mapped,
     query_cells,
     reference_cells,
-    tiny_with_modules,
 )
 from scipy import sparse
 from scvi import REGISTRY_KEYS
@@ -47,24 +46,14 @@ QUERY_EPOCHS = 3
 ADAPTER_RANK = 2
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _restore_scvi_seed():
-    """These tests set ``scvi.settings.seed``; later test files get the seed they had."""
-    seed = scvi.settings.seed
-    yield
-    scvi.settings.seed = seed
+#: These tests set ``scvi.settings.seed``; later test files get the seed they had.
+pytestmark = pytest.mark.usefixtures("scvi_seed_restored_after_module")
 
 
 @pytest.fixture(scope="module")
-def tiny():
-    """``tiny_cite`` with Ward modules (6 gene, 3 ADT modules)."""
-    return tiny_with_modules()
-
-
-@pytest.fixture(scope="module")
-def reference(tiny, tmp_path_factory):
+def reference(tiny_ward, tmp_path_factory):
     """A trained reference (both samples, with modality dropout) and the folder it is saved in."""
-    mdata = reference_cells(tiny)
+    mdata = reference_cells(tiny_ward)
     scmodtt.MODTT.setup_mudata(mdata, **SETUP)
     scvi.settings.seed = SEED
     model = scmodtt.MODTT(
@@ -77,17 +66,17 @@ def reference(tiny, tmp_path_factory):
 
 
 @pytest.fixture
-def query_mdata(tiny):
+def query_mdata(tiny_ward):
     """A fresh, unregistered copy of the 100 query cells, all in batch ``QUERY_BATCH``."""
-    return query_cells(tiny)
+    return query_cells(tiny_ward)
 
 
 @pytest.fixture(scope="module")
-def adapted_query(tiny, reference):
+def adapted_query(tiny_ward, reference):
     """A rank-2 adapter query model, its state dict before training, and after 3 epochs."""
     model, _ = reference
     scvi.settings.seed = SEED
-    query_model = mapped(query_cells(tiny), model, adapter_rank=ADAPTER_RANK)
+    query_model = mapped(query_cells(tiny_ward), model, adapter_rank=ADAPTER_RANK)
     before = {key: value.clone() for key, value in query_model.module.state_dict().items()}
     query_model.train(max_epochs=QUERY_EPOCHS, **QUIET)
     return query_model, before
@@ -149,11 +138,13 @@ def test_training_moves_only_the_new_batch_columns_and_the_adapter(reference, ad
     assert query_model.init_params_["non_kwargs"]["adapter_rank"] == ADAPTER_RANK
 
 
-def test_trained_parameter_fraction_counts_the_trainable_entries(tiny, reference, adapted_query):
+def test_trained_parameter_fraction_counts_the_trainable_entries(
+    tiny_ward, reference, adapted_query
+):
     model, _ = reference
     assert model.trained_parameter_fraction == 1.0
     assert not model.is_query_model
-    plain = mapped(query_cells(tiny), model)
+    plain = mapped(query_cells(tiny_ward), model)
     assert plain.is_query_model
     module = plain.module
     width = module.n_modules * module.module_dim
@@ -178,7 +169,7 @@ def test_trained_parameter_fraction_counts_the_trainable_entries(tiny, reference
     )
     assert query_model.trained_parameter_fraction > plain.trained_parameter_fraction
 
-    unfrozen = mapped(query_cells(tiny), model, unfrozen=True)
+    unfrozen = mapped(query_cells(tiny_ward), model, unfrozen=True)
     assert unfrozen.trained_parameter_fraction == 1.0
     assert unfrozen.is_query_model
     assert all(
@@ -186,9 +177,9 @@ def test_trained_parameter_fraction_counts_the_trainable_entries(tiny, reference
     )
 
 
-def test_a_reference_batch_in_the_query_is_a_trained_batch(tiny, reference):
+def test_a_reference_batch_in_the_query_is_a_trained_batch(tiny_ward, reference):
     model, _ = reference
-    query = query_cells(tiny)
+    query = query_cells(tiny_ward)
     query.obs[BATCH] = np.where(np.arange(query.n_obs) < 50, "PBMC_2", QUERY_BATCH)
     query_model = mapped(query, model)
     mapping = list(query_model._category_mapping(REGISTRY_KEYS.BATCH_KEY))
@@ -507,11 +498,11 @@ def test_token_adapter_starts_as_identity_and_gates_cells():
         TokenAdapter(n_modules=4, module_dim=3, rank=0)
 
 
-def test_the_adapter_changes_onlyquery_cells(tiny, reference, adapted_query):
+def test_the_adapter_changes_onlyquery_cells(tiny_ward, reference, adapted_query):
     model, _ = reference
     query_model, before = adapted_query
-    frozen = mapped(query_cells(tiny), model)
-    untrained = mapped(query_cells(tiny), model, adapter_rank=ADAPTER_RANK)
+    frozen = mapped(query_cells(tiny_ward), model)
+    untrained = mapped(query_cells(tiny_ward), model, adapter_rank=ADAPTER_RANK)
     frozen_tokens = frozen.get_module_embeddings()
     assert torch.equal(
         untrained.module.token_adapter.up, torch.zeros_like(before["token_adapter.up"])
@@ -521,7 +512,7 @@ def test_the_adapter_changes_onlyquery_cells(tiny, reference, adapted_query):
     adapted_tokens = query_model.get_module_embeddings()
     assert np.abs(adapted_tokens - frozen_tokens).max() > 1e-5
     # Reference cells, embedded by the query model, keep the reference's tokens and latent.
-    reference_mdata = reference_cells(tiny)
+    reference_mdata = reference_cells(tiny_ward)
     np.testing.assert_array_equal(
         query_model.get_module_embeddings(reference_mdata), model.get_module_embeddings()
     )
@@ -533,17 +524,17 @@ def test_the_adapter_changes_onlyquery_cells(tiny, reference, adapted_query):
     )
 
 
-def test_query_mapping_is_deterministic_under_a_seed(tiny, reference, adapted_query):
+def test_query_mapping_is_deterministic_under_a_seed(tiny_ward, reference, adapted_query):
     model, _ = reference
     query_model, _ = adapted_query
     scvi.settings.seed = SEED
-    again = mapped(query_cells(tiny), model, adapter_rank=ADAPTER_RANK)
+    again = mapped(query_cells(tiny_ward), model, adapter_rank=ADAPTER_RANK)
     again.train(max_epochs=QUERY_EPOCHS, **QUIET)
     np.testing.assert_array_equal(
         again.get_latent_representation(), query_model.get_latent_representation()
     )
     scvi.settings.seed = SEED + 1
-    other = mapped(query_cells(tiny), model, adapter_rank=ADAPTER_RANK)
+    other = mapped(query_cells(tiny_ward), model, adapter_rank=ADAPTER_RANK)
     other.train(max_epochs=QUERY_EPOCHS, **QUIET)
     assert not np.array_equal(
         other.get_latent_representation(), query_model.get_latent_representation()
